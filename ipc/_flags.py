@@ -126,8 +126,8 @@ class FlagTable:
             raise
         return cls(seg, n_slots)
 
-    def close(self) -> None:
-        self._segment.close()
+    def close(self) -> bool:
+        return self._segment.close()
 
     def unlink(self) -> None:
         self._segment.unlink()

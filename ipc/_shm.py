@@ -72,10 +72,16 @@ class Segment:
             os.close(fd)
         return cls(name, mm, owner=False)
 
-    def close(self) -> None:
-        """Unmap. Raises ``BufferError`` while views into the buffer are alive."""
-        self.buf.release()
-        self._mmap.close()
+    def close(self) -> bool:
+        """Unmap, unless views into the buffer are still alive (a processor kept its
+        context, a traceback holds one). Then the mapping stays until the process
+        exits, which is harmless: returns whether it was unmapped."""
+        try:
+            self.buf.release()
+            self._mmap.close()
+        except BufferError:
+            return False
+        return True
 
     def unlink(self) -> None:
         try:

@@ -1,0 +1,46 @@
+"""Processors by name. Duplicates are refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ._api import ProcessorSpec
+from ._errors import DuplicateProcessor, UnknownJobType
+
+
+class Registry:
+    __slots__ = ("_specs",)
+
+    def __init__(self) -> None:
+        self._specs: dict[str, ProcessorSpec] = {}
+
+    def register(self, spec: ProcessorSpec) -> None:
+        if spec.name in self._specs:
+            raise DuplicateProcessor(f"processor {spec.name!r} is already registered")
+        self._specs[spec.name] = spec
+
+    def get(self, name: str) -> ProcessorSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownJobType(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[ProcessorSpec]:
+        return iter(self._specs.values())
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+
+def default_registry(*, diag: bool = False) -> Registry:
+    """Every production job type, plus ``diag.*`` when ``diag`` is on."""
+    from . import _diag, _import_customer
+
+    reg = Registry()
+    reg.register(_import_customer.SPEC)
+    if diag:
+        reg.register(_diag.SPIN)
+    return reg
