@@ -3,13 +3,14 @@
 Processors never import ``worker``.
 """
 
-from ._api import Category, FileUse, JobCancelled, ProcessorSpec
+from ._api import CancelShape, Category, FileUse, JobCancelled, ProcessorSpec
 from ._context import JobContext
 from ._errors import DuplicateProcessor, JobFailed, ProcessorError, UnknownJobType
 from ._registry import Registry, default_registry
 from ._statuses import Failed, ImportCancelled, MessageCancelled, Processing, Queued
 
 __all__ = [
+    "CancelShape",
     "Category",
     "DuplicateProcessor",
     "Failed",

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ipc import CancelReason
 
 if TYPE_CHECKING:
-    from ._context import JobContext
+    from ._context import JobContext  # noqa: F401 - used in the Run alias
 
 
 class Category(enum.StrEnum):
@@ -50,9 +50,12 @@ def _never(_payload: Any) -> bool:
     return False
 
 
-def progress_cancelled(ctx: JobContext) -> dict[str, Any]:
-    """The loop processors' cancelled status: how far the job got."""
-    return {"type": "cancelled", "processed": int(ctx.processed), "total": int(ctx.total)}
+class CancelShape(enum.StrEnum):
+    """What a job type's cancelled status carries (the seed's ``Cancelled`` variants)."""
+
+    PROGRESS = "progress"  # {"processed", "total"}: imports, geocode batch, diag.spin
+    FILES = "files"  # {"completedFiles", "totalFiles"}: import.zip
+    MESSAGE = "message"  # {"message"}: export, route
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +72,18 @@ class ProcessorSpec:
     #: may a job that was running when the supervisor died simply run again?
     rerun_safe: bool = False
     file: FileUse = FileUse.NONE
-    #: the status reported when the job stops at a checkpoint without giving its own
-    cancelled_status: Callable[[JobContext], dict[str, Any]] = field(default=progress_cancelled)
+    cancel_shape: CancelShape = CancelShape.PROGRESS
     description: str = ""
 
     @property
     def cancellable_while_running(self) -> bool:
         return self.category is not Category.ATOMIC
+
+    def cancelled_status(self, processed: int = 0, total: int = 0) -> dict[str, Any]:
+        """The status of a job of this type that stopped after ``processed`` of ``total``
+        units (its last progress), when the processor did not give its own."""
+        if self.cancel_shape is CancelShape.FILES:
+            return {"type": "cancelled", "completedFiles": processed, "totalFiles": total}
+        if self.cancel_shape is CancelShape.MESSAGE:
+            return {"type": "cancelled", "message": "jobs:cancelled_by_user"}
+        return {"type": "cancelled", "processed": processed, "total": total}

@@ -5,7 +5,7 @@ For tests and benchmarks; registered only where ``diag_jobs`` is on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,4 +61,73 @@ SPIN = ProcessorSpec(
     cpu_bound=_cpu_bound,
     rerun_safe=True,
     description="N iterations of ~1 us CPU work, a check every K, S ms of sleep each",
+)
+
+
+class AtomicPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sleepMs: float = Field(default=0, ge=0, le=600_000)  # noqa: N815 - wire name
+
+
+def run_atomic(ctx: JobContext, p: AtomicPayload) -> dict[str, Any]:
+    """One uninterruptible step, like sending an e-mail: it ignores cancellation."""
+    import time
+
+    time.sleep(p.sleepMs / 1000.0)
+    return {"type": "completed", "result": {"sleptMs": p.sleepMs}}
+
+
+ATOMIC = ProcessorSpec(
+    name="diag.atomic",
+    category=Category.ATOMIC,
+    run=run_atomic,
+    payload_model=AtomicPayload,
+    rerun_safe=False,
+    description="sleeps S ms without a checkpoint (an atomic job)",
+)
+
+
+CrashHow = Literal["exception", "exit", "abort", "segfault", "sigkill", "base_exception"]
+
+
+class CrashPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    how: CrashHow
+    afterMs: float = Field(default=0, ge=0, le=600_000)  # noqa: N815 - wire name
+
+
+def run_crash(ctx: JobContext, p: CrashPayload) -> dict[str, Any]:
+    """Fails in the way asked: the crash matrix of the tests."""
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    ctx.progress(1, 2)
+    if p.afterMs:
+        ctx.sleep(p.afterMs / 1000.0)
+    ctx.check()
+    if p.how == "exception":
+        raise RuntimeError("diag.crash asked for an exception")
+    if p.how == "base_exception":
+        raise KeyboardInterrupt
+    if p.how == "exit":
+        sys.exit(3)
+    if p.how == "abort":
+        os.abort()
+    if p.how == "segfault":
+        ctypes.string_at(0)
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")
+
+
+CRASH = ProcessorSpec(
+    name="diag.crash",
+    category=Category.LOOP,
+    run=run_crash,
+    payload_model=CrashPayload,
+    rerun_safe=False,
+    description="raises, exits or kills its own worker process, as asked",
 )

@@ -42,5 +42,6 @@ def default_registry(*, diag: bool = False) -> Registry:
     reg = Registry()
     reg.register(_import_customer.SPEC)
     if diag:
-        reg.register(_diag.SPIN)
+        for spec in (_diag.SPIN, _diag.ATOMIC, _diag.CRASH):
+            reg.register(spec)
     return reg

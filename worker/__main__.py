@@ -1,0 +1,5 @@
+import sys
+
+from ._daemon_cli import main
+
+sys.exit(main())

@@ -1,0 +1,184 @@
+"""The worker process: runs jobs on a fixed set of threads, one slot each.
+
+It attaches to the flag table by name, reads ``run``/``nudge``/``stop`` frames
+from its socket on the main thread, and reports exactly one ``done`` per job,
+from a ``finally``: the Python form of the seed's RAII ``JobGuard``.
+
+When the supervisor's end of the socket closes, the supervisor is gone and this
+process exits at once; nothing would hear its reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ipc import (
+    CancelReason,
+    ConnectionClosed,
+    FlagTable,
+    FrameError,
+    Limits,
+    encode_frame,
+    read_frame,
+)
+from processors import (
+    Failed,
+    JobCancelled,
+    JobContext,
+    JobFailed,
+    ProcessorError,
+    Registry,
+    default_registry,
+)
+
+log = logging.getLogger("sazinka.child")
+
+
+class _Runner:
+    def __init__(
+        self,
+        sock: socket.socket,
+        table: FlagTable,
+        registry: Registry,
+        threads: int,
+        state_dir: Path,
+    ) -> None:
+        self._sock = sock
+        self._table = table
+        self._registry = registry
+        self._state_dir = state_dir
+        self._send_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._wakes: dict[int, threading.Event] = {}
+        self._gens: dict[int, int] = {}
+        self._threads = [
+            threading.Thread(target=self._work, name=f"job-{i}", daemon=True)
+            for i in range(threads)
+        ]
+
+    # -- I/O ---------------------------------------------------------------
+
+    def send(self, msg: dict[str, Any]) -> None:
+        frame = encode_frame(msg)
+        with self._send_lock:
+            try:
+                self._sock.sendall(frame)
+            except OSError:
+                os._exit(0)  # the supervisor is gone
+
+    def serve(self, limits: Limits) -> None:
+        for t in self._threads:
+            t.start()
+        self.send({"t": "hello", "pid": os.getpid()})
+        while True:
+            try:
+                msg = read_frame(self._sock, limits, timeout=30.0, idle_timeout=None)
+            except (ConnectionClosed, FrameError, OSError):
+                os._exit(0)  # supervisor gone, or it sent garbage: nothing sane is left
+            kind = msg.get("t") if isinstance(msg, dict) else None
+            if kind == "run":
+                slot = msg["slot"]
+                self._wakes.setdefault(slot, threading.Event()).clear()
+                self._gens[slot] = msg["gen"]
+                self._jobs.put(msg)
+            elif kind == "nudge":
+                if self._gens.get(msg["slot"]) == msg["gen"]:
+                    self._wakes[msg["slot"]].set()
+            elif kind == "stop":
+                break
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join()
+
+    # -- jobs ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            msg = self._jobs.get()
+            if msg is None:
+                return
+            self._run(msg)
+
+    def _run(self, msg: dict[str, Any]) -> None:
+        slot: int = msg["slot"]
+        gen: int = msg["gen"]
+        job_id: str = msg["job"]
+        outcome = "failed"
+        status: dict[str, Any] = Failed(error="internal", detail="no outcome").doc()
+        ctx: JobContext | None = None
+        try:
+            spec = self._registry.get(msg["type"])
+            payload = spec.payload_model.model_validate(msg["payload"])
+            ctx = JobContext.bind(
+                self._table,
+                slot,
+                job_id=job_id,
+                job_type=msg["type"],
+                owner_id=msg["owner"],
+                state_dir=self._state_dir,
+                file=Path(msg["file"]) if msg.get("file") else None,
+                emit=lambda m: self.send({**m, "slot": slot, "gen": gen, "job": job_id}),
+                wake=self._wakes[slot],
+            )
+            if ctx.generation != gen:
+                raise JobFailed(f"slot {slot} belongs to generation {ctx.generation}, not {gen}")
+            ctx.check()  # cancelled between dispatch and here: it never starts
+            status = spec.run(ctx, payload)
+            outcome = "completed"
+        except JobCancelled as exc:
+            # A user's cancel wins over a shutdown, even one that raced in after the check.
+            user = CancelReason.REQUESTED in (exc.reason, self._table.cancel_reason(slot))
+            outcome = "cancelled" if user else "interrupted"
+            if exc.status is not None:
+                status = exc.status
+            else:
+                spec = self._registry.get(msg["type"])
+                status = spec.cancelled_status(*((ctx.processed, ctx.total) if ctx else (0, 0)))
+        except (JobFailed, ProcessorError) as exc:
+            status = Failed(error=str(exc)).doc()
+        except Exception as exc:
+            log.error("job %s (%s) crashed:\n%s", job_id, msg.get("type"), traceback.format_exc())
+            status = Failed(error=f"{type(exc).__name__}: {exc}").doc()
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt raised inside a processor
+            status = Failed(error=f"{type(exc).__name__} raised by the job").doc()
+        finally:
+            del ctx
+            self._gens.pop(slot, None)
+            self.send(
+                {"t": "done", "slot": slot, "gen": gen, "job": job_id, "outcome": outcome, "status": status}
+            )
+
+
+def child_main(
+    sock: socket.socket,
+    table_name: str,
+    threads: int,
+    state_dir: str,
+    diag_jobs: bool,
+    max_frame_bytes: int,
+    log_level: str,
+) -> None:
+    """Entry point of a worker process (spawned by the pool)."""
+    # Ctrl-C, `timeout`, and systemd's default KillMode signal the whole group. The
+    # supervisor decides when its workers stop; if it dies, the socket's EOF ends us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=log_level,
+        format=f"%(asctime)s worker[{os.getpid()}] %(levelname)s %(name)s: %(message)s",
+    )
+    table = FlagTable.attach(table_name)
+    runner = _Runner(sock, table, default_registry(diag=diag_jobs), threads, Path(state_dir))
+    runner.serve(Limits(max_bytes=max_frame_bytes))
+    table.close()

@@ -1,0 +1,102 @@
+"""The control protocol: request and argument shapes, validated at the edge.
+
+Request  ``{"id": int, "op": str, "token": str, "args": {...}}``
+Replies  ``{"id", "ok": doc}`` | ``{"id", "error": {"code", "message", "key"}}``
+Streams  ``{"id", "event": doc}`` ... then ``{"id", "end": true}`` (``watch``)
+
+Field names are camelCase on the wire, as in the seed's shared types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._errors import InvalidArgument
+
+PROTOCOL_VERSION = 1
+
+Op = Literal["ping", "submit", "cancel", "status", "wait", "jobs", "history", "watch", "stats"]
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _job_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("not a job id (UUID)") from None
+
+
+class Request(_Args):
+    id: int = 0
+    op: Op
+    token: str | None = Field(default=None, max_length=8192)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class NoArgs(_Args):
+    pass
+
+
+class SubmitArgs(_Args):
+    type: str = Field(max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    file: bytes | None = None
+    count: int = Field(default=1, ge=1)
+
+
+class JobArgs(_Args):
+    jobId: str  # noqa: N815 - wire name
+
+    _check = field_validator("jobId")(_job_id)
+
+
+class WaitArgs(JobArgs):
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class HistoryArgs(_Args):
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class WatchArgs(_Args):
+    jobIds: list[str] = Field(default_factory=list, max_length=1000)  # noqa: N815 - wire name
+
+    @field_validator("jobIds")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        return [_job_id(x) for x in v]
+
+
+ARGS: dict[str, type[_Args]] = {
+    "ping": NoArgs,
+    "submit": SubmitArgs,
+    "cancel": JobArgs,
+    "status": JobArgs,
+    "wait": WaitArgs,
+    "jobs": NoArgs,
+    "history": HistoryArgs,
+    "watch": WatchArgs,
+    "stats": NoArgs,
+}
+
+
+def describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    )
+
+
+def parse_request(msg: Any) -> tuple[Request, _Args]:
+    try:
+        req = Request.model_validate(msg)
+        args = ARGS[req.op].model_validate(req.args)
+    except ValidationError as exc:
+        raise InvalidArgument(f"bad request: {describe(exc)}") from None
+    return req, args
