@@ -91,9 +91,13 @@ class Client:
         return self._recv(self.timeout if idle_timeout == -1.0 else idle_timeout)["ok"]
 
     def stream(self, op: str, **args: Any) -> Iterator[dict[str, Any]]:
-        """A streaming request (``watch``): yields each event until the end."""
+        """A streaming request (``watch``). Returns once the supervisor acknowledged
+        it (so the subscription exists); the iterator yields each event until the end."""
         self._send(op, args)
-        self._recv(self.timeout)  # the acknowledgement
+        self._recv(self.timeout)
+        return self._events()
+
+    def _events(self) -> Iterator[dict[str, Any]]:
         while True:
             msg = self._recv(None)
             if msg.get("end"):

@@ -179,7 +179,9 @@ class WorkerPool:
     def _sentinel_fired(self, proc: Proc) -> None:
         loop = asyncio.get_running_loop()
         loop.remove_reader(proc.process.sentinel)
-        proc.process.join(0)
+        # The sentinel closes a moment before the kernel lets us reap the child;
+        # it is exiting, so this blocking join is short.
+        proc.process.join(5.0)
         how = describe_exit(proc.process.exitcode)
         proc.alive = False
         proc.ready = False
@@ -309,5 +311,13 @@ class WorkerPool:
                 rss = psutil.Process(p.pid).memory_info().rss if p.alive else 0
             except psutil.Error:
                 rss = 0
-            out.append({"pid": p.pid, "rssBytes": rss, "jobs": len(p.busy), "alive": p.alive})
+            out.append(
+                {
+                    "pid": p.pid,
+                    "rssBytes": rss,
+                    "jobs": len(p.busy),
+                    "jobIds": sorted(p.busy.values()),
+                    "alive": p.alive,
+                }
+            )
         return out
