@@ -28,7 +28,7 @@ import ctypes
 import enum
 import os
 import struct
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
 
@@ -62,6 +62,13 @@ class SlotStruct(ctypes.Structure):
     ]
     __slots__ = ()
 
+    if TYPE_CHECKING:  # what the ctypes fields read as
+        cancelled: int
+        generation: int
+        seq: int
+        processed: int
+        total: int
+
     def write_progress(self, processed: int, total: int) -> None:
         """Publish progress. Called only by the job that owns the slot."""
         seq = self.seq + 1
@@ -72,8 +79,9 @@ class SlotStruct(ctypes.Structure):
 
 
 SLOT_SIZE = ctypes.sizeof(SlotStruct)
-_OFF_GEN = SlotStruct.generation.offset
-_OFF_SEQ = SlotStruct.seq.offset
+_FIELDS: dict[str, Any] = {f[0]: getattr(SlotStruct, f[0]) for f in SlotStruct._fields_}
+_OFF_GEN: int = _FIELDS["generation"].offset
+_OFF_SEQ: int = _FIELDS["seq"].offset
 _PROGRESS = struct.Struct("=QQQ")  # seq, processed, total
 _U32 = struct.Struct("=I")
 _ZERO_SLOT = bytes(SLOT_SIZE)
@@ -83,7 +91,7 @@ S = TypeVar("S", bound=SlotStruct)
 
 def _start_time(pid: int) -> float | None:
     try:
-        return psutil.Process(pid).create_time()
+        return float(psutil.Process(pid).create_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
 
@@ -146,7 +154,7 @@ class FlagTable:
     def arm(self, slot: int) -> int:
         """Make ``slot`` ready for a new job: flag clear, progress zero. Returns its generation."""
         off = self.offset(slot)
-        gen = (_U32.unpack_from(self._buf, off + _OFF_GEN)[0] + 1) & 0xFFFFFFFF
+        gen: int = (_U32.unpack_from(self._buf, off + _OFF_GEN)[0] + 1) & 0xFFFFFFFF
         self._buf[off : off + SLOT_SIZE] = _ZERO_SLOT
         _U32.pack_into(self._buf, off + _OFF_GEN, gen)
         return gen

@@ -10,14 +10,14 @@ in their name and removed by :func:`sweep_stale`.
 
 from __future__ import annotations
 
+import _posixshmem
+import contextlib
 import mmap
 import os
 import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-
-import _posixshmem
 
 from ._errors import SegmentError
 
@@ -84,10 +84,8 @@ class Segment:
         return True
 
     def unlink(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             _posixshmem.shm_unlink("/" + self.name)
-        except FileNotFoundError:
-            pass
 
 
 def owner_pid(name: str) -> int | None:

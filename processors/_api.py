@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ipc import CancelReason
 
 if TYPE_CHECKING:
-    from ._context import JobContext  # noqa: F401 - used in the Run alias
+    from ._context import JobContext
 
 
 class Category(enum.StrEnum):

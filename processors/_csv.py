@@ -32,7 +32,9 @@ def decode(data: bytes) -> tuple[str, str]:
         try:
             return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as exc:
-            raise JobFailed(f"the file starts with a UTF-8 BOM but byte {exc.start + 3} is not UTF-8") from None
+            raise JobFailed(
+                f"the file starts with a UTF-8 BOM but byte {exc.start + 3} is not UTF-8"
+            ) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

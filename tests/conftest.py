@@ -95,7 +95,9 @@ class Daemon:
             try:
                 msg = self._notify.recv(4096).decode()
             except TimeoutError:
-                raise AssertionError(f"no {state} within {PATIENCE_S}s; log:\n{self.tail()}") from None
+                raise AssertionError(
+                    f"no {state} within {PATIENCE_S}s; log:\n{self.tail()}"
+                ) from None
             if state in msg.split("\n"):
                 return
 
@@ -139,12 +141,19 @@ class Daemon:
     def client(self, sub: str = ALICE, role: str = "user", owner: str | None = None) -> Client:
         return Client(self.socket, self.token(sub, role, owner), timeout=PATIENCE_S)
 
-    def ctl(self, *args: str, token: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def ctl(
+        self, *args: str, token: str | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(self.env, SAZINKA_SOCKET=str(self.socket))
         if token:
             env["SAZINKA_TOKEN"] = token
         return subprocess.run(
-            [sys.executable, "-c", "import sys; from worker._ctl import main; sys.exit(main())", *args],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from worker._ctl import main; sys.exit(main())",
+                *args,
+            ],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -204,6 +213,10 @@ def watch_until(
 
 def processed_at_least(n: int) -> Callable[[dict[str, Any]], bool]:
     def check(doc: dict[str, Any]) -> bool:
-        return doc["status"].get("processed", 0) >= n or doc["state"] in ("completed", "failed", "cancelled")
+        return doc["status"].get("processed", 0) >= n or doc["state"] in (
+            "completed",
+            "failed",
+            "cancelled",
+        )
 
     return check

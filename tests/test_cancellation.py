@@ -9,7 +9,7 @@ import pytest
 
 from worker import Forbidden, InvalidArgument, NotFound
 
-from .conftest import ALICE, BOB, Daemon, processed_at_least, watch_until
+from .conftest import BOB, Daemon, processed_at_least, watch_until
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,10 @@ def test_1_5_a_job_cancelled_in_the_queue_never_starts(daemon: Daemon) -> None:
 
 def test_1_6_slots_are_freed_whatever_the_outcome(daemon: Daemon) -> None:
     with daemon.client() as c:
-        ids = [c.submit("diag.crash", {"how": how})["jobId"] for how in ("exception", "exit", "base_exception")]
+        ids = [
+            c.submit("diag.crash", {"how": how})["jobId"]
+            for how in ("exception", "exit", "base_exception")
+        ]
         ids += c.submit("diag.spin", {"iterations": 100, "sleepMs": 1}, count=40)["jobIds"]
         docs = [c.wait(j, timeout=60) for j in ids]
     assert [d["state"] for d in docs[:3]] == ["failed"] * 3
@@ -174,7 +177,9 @@ def test_a_sleeping_io_job_wakes_on_cancel(daemon: Daemon) -> None:
 def test_many_io_jobs_run_at_once(make_daemon: Any) -> None:
     daemon = make_daemon(threads=100)
     with daemon.client() as c:
-        ids = c.submit("diag.spin", {"iterations": 10**6, "checkEvery": 1, "sleepMs": 5}, count=200)["jobIds"]
+        ids = c.submit(
+            "diag.spin", {"iterations": 10**6, "checkEvery": 1, "sleepMs": 5}, count=200
+        )["jobIds"]
         with daemon.client(role="admin") as admin, daemon.client() as w:
             # Wait until the last one runs, then all 200 are running together.
             watch_until(w, ids[-1], lambda d: d["state"] == "running")

@@ -54,7 +54,9 @@ def test_sigkill_of_a_worker_fails_its_job_and_replaces_the_process(daemon: Daem
 )
 def test_crash_matrix(daemon: Daemon, how: str, signame: str) -> None:
     with daemon.client() as c:
-        neighbour = c.submit("diag.spin", {"iterations": 10**9, "sleepMs": 1, "checkEvery": 1})["jobId"]
+        neighbour = c.submit("diag.spin", {"iterations": 10**9, "sleepMs": 1, "checkEvery": 1})[
+            "jobId"
+        ]
         crash = c.submit("diag.crash", {"how": how})["jobId"]
         doc = c.wait(crash, timeout=60)
         assert doc["state"] == "failed"
@@ -65,7 +67,9 @@ def test_crash_matrix(daemon: Daemon, how: str, signame: str) -> None:
         assert c.wait(neighbour, timeout=60)["state"] in ("cancelled", "failed")
 
 
-def test_a_cancelling_job_whose_worker_dies_ends_cancelled_with_its_progress(daemon: Daemon) -> None:
+def test_a_cancelling_job_whose_worker_dies_ends_cancelled_with_its_progress(
+    daemon: Daemon,
+) -> None:
     with daemon.client() as c:
         job = c.submit("diag.crash", {"how": "sigkill", "afterMs": 60_000})["jobId"]
         with daemon.client() as w:

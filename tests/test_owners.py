@@ -98,6 +98,7 @@ def test_watch_streams_only_the_callers_jobs(daemon: Daemon) -> None:
     started = threading.Event()
 
     with daemon.client(BOB) as bob_watch:
+
         def follow() -> None:
             it = bob_watch.stream("watch")
             started.set()

@@ -160,16 +160,18 @@ def test_import_semicolon_cp1250_with_decimal_commas(table: FlagTable, tmp_path:
     del ctx
 
 
-def test_bad_rows_are_reported_with_row_numbers_and_skipped(table: FlagTable, tmp_path: Path) -> None:
+def test_bad_rows_are_reported_with_row_numbers_and_skipped(
+    table: FlagTable, tmp_path: Path
+) -> None:
     data = (
-        "name,email,lat,lng\n"
-        "Good One,a@b.cz,,\n"
-        ",no-name@b.cz,,\n"
-        "Bad Mail,not-an-email,,\n"
-        "Half Coords,,50.1,\n"
-        "Too,many,1,2,3\n"
-        "Good Two,,50.1,14.4\n"
-    ).encode()
+        b"name,email,lat,lng\n"
+        b"Good One,a@b.cz,,\n"
+        b",no-name@b.cz,,\n"
+        b"Bad Mail,not-an-email,,\n"
+        b"Half Coords,,50.1,\n"
+        b"Too,many,1,2,3\n"
+        b"Good Two,,50.1,14.4\n"
+    )
     ctx = _ctx(table, tmp_path, data)
     status = run_import(ctx, ImportPayload())
     assert status["total"] == 6
@@ -195,7 +197,9 @@ def test_rows_are_tagged_with_the_owner_and_upserted(table: FlagTable, tmp_path:
     assert len(_customers(tmp_path, OTHER)) == 1
 
 
-def test_cancel_mid_import_keeps_exactly_the_processed_rows(table: FlagTable, tmp_path: Path) -> None:
+def test_cancel_mid_import_keeps_exactly_the_processed_rows(
+    table: FlagTable, tmp_path: Path
+) -> None:
     lines = ["name,email"] + [f"C{i},c{i}@x.cz" for i in range(1000)]
     ctx = _ctx(table, tmp_path, "\n".join(lines).encode())
 

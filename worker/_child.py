@@ -146,16 +146,23 @@ class _Runner:
                 status = spec.cancelled_status(*((ctx.processed, ctx.total) if ctx else (0, 0)))
         except (JobFailed, ProcessorError) as exc:
             status = Failed(error=str(exc)).doc()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure becomes the job's outcome
             log.error("job %s (%s) crashed:\n%s", job_id, msg.get("type"), traceback.format_exc())
             status = Failed(error=f"{type(exc).__name__}: {exc}").doc()
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt raised inside a processor
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt raised inside a processor
             status = Failed(error=f"{type(exc).__name__} raised by the job").doc()
         finally:
             del ctx
             self._gens.pop(slot, None)
             self.send(
-                {"t": "done", "slot": slot, "gen": gen, "job": job_id, "outcome": outcome, "status": status}
+                {
+                    "t": "done",
+                    "slot": slot,
+                    "gen": gen,
+                    "job": job_id,
+                    "outcome": outcome,
+                    "status": status,
+                }
             )
 
 

@@ -72,7 +72,9 @@ class Client:
     def _recv(self, idle_timeout: float | None) -> dict[str, Any]:
         assert self._sock is not None
         try:
-            msg = read_frame(self._sock, self._limits, timeout=self.timeout, idle_timeout=idle_timeout)
+            msg = read_frame(
+                self._sock, self._limits, timeout=self.timeout, idle_timeout=idle_timeout
+            )
         except ConnectionClosed:
             self.close()
             raise Unavailable("the supervisor closed the connection") from None

@@ -21,7 +21,9 @@ FRAME_OVERHEAD = 64 * 1024  # room for the request around an uploaded file
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sazinkactl", description="control a sazinka-worker supervisor")
+    p = argparse.ArgumentParser(
+        prog="sazinkactl", description="control a sazinka-worker supervisor"
+    )
     p.add_argument("--socket", help="control socket (env SAZINKA_SOCKET)")
     p.add_argument("--token", help="JWT (env SAZINKA_TOKEN)")
     p.add_argument("--config", type=Path, help="TOML configuration file (env SAZINKA_CONFIG)")
@@ -80,7 +82,11 @@ class _Out:
 def _when(iso: str | None) -> str:
     if not iso:
         return "-"
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        .astimezone()
+        .strftime("%Y-%m-%d %H:%M:%S")
+    )
 
 
 def _progress(status: dict[str, Any], out: _Out) -> str:
@@ -195,8 +201,13 @@ def _jobs(c: Client, a: argparse.Namespace, out: _Out) -> int:
     out.table(
         ["JOB", "TYPE", "STATE", "PROGRESS", "SUBMITTED"],
         [
-            [d["jobId"], d["jobType"], out.t("state:" + d["state"]), _progress(d["status"], out),
-             _when(d["submittedAt"])]
+            [
+                d["jobId"],
+                d["jobType"],
+                out.t("state:" + d["state"]),
+                _progress(d["status"], out),
+                _when(d["submittedAt"]),
+            ]
             for d in result["jobs"]
         ],
     )
@@ -211,8 +222,14 @@ def _history(c: Client, a: argparse.Namespace, out: _Out) -> int:
     out.table(
         ["JOB", "TYPE", "STATUS", "STARTED", "DURATION", "DETAIL"],
         [
-            [e["id"], e["jobType"], out.t("state:" + e["status"]), _when(e["startedAt"]),
-             f"{e['durationMs'] / 1000:.1f}s", e["error"] or _progress(e["details"] or {}, out)]
+            [
+                e["id"],
+                e["jobType"],
+                out.t("state:" + e["status"]),
+                _when(e["startedAt"]),
+                f"{e['durationMs'] / 1000:.1f}s",
+                e["error"] or _progress(e["details"] or {}, out),
+            ]
             for e in result["jobs"]
         ],
     )

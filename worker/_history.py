@@ -7,6 +7,7 @@ that ended, nor show one that did not.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ._errors import IllegalTransition
@@ -21,20 +22,20 @@ class JobHistory:
     def __init__(self, store: JobStore) -> None:
         self._store = store
 
-    def record_completed(self, job: Job) -> Any:
+    def record_completed(self, job: Job) -> asyncio.Future[None]:
         return self._record(job, JobState.COMPLETED)
 
-    def record_failed(self, job: Job) -> Any:
+    def record_failed(self, job: Job) -> asyncio.Future[None]:
         return self._record(job, JobState.FAILED)
 
-    def record_cancelled(self, job: Job) -> Any:
+    def record_cancelled(self, job: Job) -> asyncio.Future[None]:
         return self._record(job, JobState.CANCELLED)
 
-    def record(self, job: Job) -> Any:
+    def record(self, job: Job) -> asyncio.Future[None]:
         """Whichever of the three the job's terminal state calls for."""
         return self._record(job, job.state)
 
-    def _record(self, job: Job, state: JobState) -> Any:
+    def _record(self, job: Job, state: JobState) -> asyncio.Future[None]:
         if job.state is not state or not state.terminal:
             raise IllegalTransition(f"job {job.id} is {job.state}, cannot be recorded as {state}")
         return self._store.finish(job)

@@ -19,7 +19,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "This job cannot be stopped; it will finish",
         "Túto úlohu nemožno zastaviť; dobehne do konca",
     ),
-    "jobs:already_finished": ("Úloha už skončila", "The job has already finished", "Úloha už skončila"),
+    "jobs:already_finished": (
+        "Úloha už skončila",
+        "The job has already finished",
+        "Úloha už skončila",
+    ),
     "jobs:cancel_confirm": (
         "Opravdu chcete zastavit tuto úlohu? Již zpracovaná data zůstanou v systému.",
         "Do you really want to stop this job? Data already processed stay in the system.",
@@ -44,11 +48,19 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     ),
     "jobs:formatting": ("Formátování", "Formatting", "Formátovanie"),
     "jobs:packing_zip": ("Balení ZIP", "Packing the ZIP", "Balenie ZIP"),
-    "jobs:aborted": ("Zrušení nebylo odesláno", "Nothing was cancelled", "Zrušenie nebolo odoslané"),
+    "jobs:aborted": (
+        "Zrušení nebylo odesláno",
+        "Nothing was cancelled",
+        "Zrušenie nebolo odoslané",
+    ),
     "jobs:submitted": ("Úloha zařazena do fronty", "Job queued", "Úloha zaradená do frontu"),
     "errors:internal": ("Vnitřní chyba", "Internal error", "Vnútorná chyba"),
     "errors:invalid_argument": ("Neplatný vstup", "Invalid input", "Neplatný vstup"),
-    "errors:payload_too_large": ("Vstup je příliš velký", "Input too large", "Vstup je príliš veľký"),
+    "errors:payload_too_large": (
+        "Vstup je příliš velký",
+        "Input too large",
+        "Vstup je príliš veľký",
+    ),
     "errors:unavailable": (
         "Supervisor není dostupný",
         "The supervisor cannot be reached",
@@ -60,7 +72,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Supervisor sa vypína",
     ),
     "errors:unauthorized": ("Neplatný token", "Invalid token", "Neplatný token"),
-    "errors:token_expired": ("Platnost tokenu vypršela", "The token has expired", "Platnosť tokenu vypršala"),
+    "errors:token_expired": (
+        "Platnost tokenu vypršela",
+        "The token has expired",
+        "Platnosť tokenu vypršala",
+    ),
     "errors:forbidden": ("Nepovoleno", "Not allowed", "Nepovolené"),
     "errors:admin_only": (
         "Jen pro administrátory",

@@ -78,7 +78,7 @@ class Job:
             "status": self.state.value,
             "startedAt": iso(start),
             "completedAt": iso(self.finished_at),
-            "durationMs": int(round((self.finished_at - start) * 1000)) if start else 0,
+            "durationMs": round((self.finished_at - start) * 1000) if start else 0,
             "error": self.error,
             "details": self.status,
         }

@@ -21,6 +21,7 @@ decides which slot a job takes; the job writes only that slot's progress.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -158,7 +159,13 @@ class WorkerPool:
         loop.add_reader(process.sentinel, self._sentinel_fired, proc)
         if self._stopping:  # the pool began stopping while this one was starting
             self.send(proc, {"t": "stop"})
-        log.info("worker %d started (pid %d, slots %d..%d)", index, proc.pid, proc.slots[0], proc.slots[-1])
+        log.info(
+            "worker %d started (pid %d, slots %d..%d)",
+            index,
+            proc.pid,
+            proc.slots[0],
+            proc.slots[-1],
+        )
 
     def _received(self, proc: Proc, msg: Any) -> None:
         if not isinstance(msg, dict):
@@ -207,7 +214,7 @@ class WorkerPool:
         self._crashes = [t for t in self._crashes if now - t < 60] + [now]
         if now - proc.started_at > 5 or len(self._crashes) <= 3:
             return 0.0
-        return min(30.0, 0.25 * 2 ** (len(self._crashes) - 3))
+        return float(min(30.0, 0.25 * 2 ** (len(self._crashes) - 3)))
 
     async def _respawn(self, index: int) -> None:
         if self._stopping or self.procs[index].alive:
@@ -222,10 +229,8 @@ class WorkerPool:
 
     def kill(self, proc: Proc) -> None:
         if proc.alive and proc.process is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 proc.process.kill()
-            except (OSError, ValueError):
-                pass
 
     def begin_stopping(self) -> None:
         """From now on a worker that dies is not replaced."""

@@ -69,7 +69,9 @@ def prepare_socket_path(path: Path) -> None:
         parent.mkdir(mode=0o750, parents=True)
     mode = stat.S_IMODE(parent.stat().st_mode)
     if mode & 0o007:
-        log.warning("socket directory %s is open to others (mode %o); 0750 is advised", parent, mode)
+        log.warning(
+            "socket directory %s is open to others (mode %o); 0750 is advised", parent, mode
+        )
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
             raise Unavailable(f"{path} exists and is not a socket")
@@ -161,7 +163,9 @@ class ControlServer:
                 await self._reply(writer, req_id, error=exc)
             except Exception:
                 log.exception("request %r failed", msg.get("op") if isinstance(msg, dict) else msg)
-                await self._reply(writer, req_id, error=Internal("internal error; see the supervisor log"))
+                await self._reply(
+                    writer, req_id, error=Internal("internal error; see the supervisor log")
+                )
             else:
                 await self._reply(writer, req_id, ok=result)
 
@@ -235,7 +239,9 @@ class ControlServer:
                     await writer.drain()
                     return
                 if sub.closed:
-                    await self._reply(writer, req.id, error=Unavailable("the supervisor is stopping"))
+                    await self._reply(
+                        writer, req.id, error=Unavailable("the supervisor is stopping")
+                    )
                     return
                 nxt = asyncio.ensure_future(sub.next_batch())
                 done, _ = await asyncio.wait({nxt, hangup}, return_when=asyncio.FIRST_COMPLETED)

@@ -81,7 +81,9 @@ class Supervisor:
         self._running: dict[str, Job] = {}  # the subset in a slot
         self._recent: OrderedDict[str, Job] = OrderedDict()  # finished lately
         self._queues: dict[bool, FairQueue[str]] = {False: FairQueue(), True: FairQueue()}
-        self._queued: set[str] = set()  # ids of live queue entries (removal from the queues is lazy)
+        self._queued: set[str] = (
+            set()
+        )  # ids of live queue entries (removal from the queues is lazy)
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._spool_refs: Counter[str] = Counter()
         self._spool = settings.state_dir / "spool"
@@ -148,13 +150,22 @@ class Supervisor:
                 self._spool_refs[job.file] += 1
             self._jobs[job.id] = job
             if spec is None:
-                self._end(job, JobState.FAILED, {"type": "failed", "error": "unknown_job_type"},
-                          f"job type {job.type} is not enabled")
+                self._end(
+                    job,
+                    JobState.FAILED,
+                    {"type": "failed", "error": "unknown_job_type"},
+                    f"job type {job.type} is not enabled",
+                )
                 continue
             try:
                 self._classify(job, spec, spec.payload_model.model_validate(job.payload))
             except ValidationError as exc:
-                self._end(job, JobState.FAILED, {"type": "failed", "error": _describe(exc)}, "invalid payload")
+                self._end(
+                    job,
+                    JobState.FAILED,
+                    {"type": "failed", "error": _describe(exc)},
+                    "invalid payload",
+                )
                 continue
             if job.state is JobState.QUEUED:
                 self._enqueue(job)
@@ -167,8 +178,12 @@ class Supervisor:
                     self._journal(self.store.save(job))
                     self._enqueue(job)
                 else:
-                    self._end(job, JobState.FAILED, {"type": "failed", "error": "interrupted"},
-                              "interrupted")
+                    self._end(
+                        job,
+                        JobState.FAILED,
+                        {"type": "failed", "error": "interrupted"},
+                        "interrupted",
+                    )
         self._sweep_spool()
         if jobs:
             log.info("recovered %d unfinished job(s); %d queued", len(jobs), len(self._queued))
@@ -277,7 +292,9 @@ class Supervisor:
 
     def _finished_durably(self, job: Job, fut: asyncio.Future[None]) -> None:
         if not fut.cancelled() and fut.exception() is not None:
-            log.critical("job %s ended %s but the journal failed: %s", job.id, job.state, fut.exception())
+            log.critical(
+                "job %s ended %s but the journal failed: %s", job.id, job.state, fut.exception()
+            )
         self._publish(job)
         self._resolve_waiters(job.id)
 
@@ -311,7 +328,12 @@ class Supervisor:
 
     def _on_message(self, proc: Proc, msg: dict[str, Any]) -> None:
         job = self._running.get(str(msg.get("job")))
-        if job is None or job.proc != proc.index or job.slot != msg.get("slot") or job.gen != msg.get("gen"):
+        if (
+            job is None
+            or job.proc != proc.index
+            or job.slot != msg.get("slot")
+            or job.gen != msg.get("gen")
+        ):
             log.warning("stale or foreign message from worker %d: %.200r", proc.pid, msg)
             return
         kind = msg.get("t")
@@ -364,7 +386,9 @@ class Supervisor:
             else:
                 error = "interrupted" if self.pool.stopping else "worker_lost"
                 detail = f"worker process {proc.pid} {how}"
-                self._end(job, JobState.FAILED, {"type": "failed", "error": error, "detail": detail})
+                self._end(
+                    job, JobState.FAILED, {"type": "failed", "error": error, "detail": detail}
+                )
         if not self.pool.stopping:
             self._dispatch()
 
@@ -432,8 +456,14 @@ class Supervisor:
         owner = ident.data_user_id
         jobs = []
         for _ in range(count):
-            job = Job(id=str(uuid.uuid4()), owner=owner, type=job_type, payload=canonical,
-                      submitted_at=now, file=path)
+            job = Job(
+                id=str(uuid.uuid4()),
+                owner=owner,
+                type=job_type,
+                payload=canonical,
+                submitted_at=now,
+                file=path,
+            )
             self._classify(job, spec, model)
             jobs.append(job)
         try:
@@ -511,7 +541,9 @@ class Supervisor:
     def _nudge(self, job: Job) -> None:
         """Wake the job if it is sleeping in ``ctx.sleep``; the flag is already up."""
         if job.proc is not None:
-            self.pool.send(self.pool.proc(job.proc), {"t": "nudge", "slot": job.slot, "gen": job.gen})
+            self.pool.send(
+                self.pool.proc(job.proc), {"t": "nudge", "slot": job.slot, "gen": job.gen}
+            )
 
     def status(self, ident: Identity, job_id: str) -> dict[str, Any]:
         return self._doc(self._find(ident, job_id))
@@ -547,7 +579,9 @@ class Supervisor:
             None if ident.is_admin else ident.data_user_id, limit
         )
 
-    def watch(self, ident: Identity, job_ids: list[str]) -> tuple[Subscription, list[dict[str, Any]]]:
+    def watch(
+        self, ident: Identity, job_ids: list[str]
+    ) -> tuple[Subscription, list[dict[str, Any]]]:
         """Subscribe to the caller's jobs (all of them, or the ones named)."""
         owner = None if ident.is_admin else ident.data_user_id
         if job_ids:
