@@ -12,11 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import _domain
-from ._api import Category, FileUse, ProcessorSpec
+from ._api import Category, FileUse, JobCancelled, ProcessorSpec
 from ._context import JobContext
 from ._csv import read_table
 from ._errors import JobFailed
-from ._statuses import ErrorCollector, ImportCompleted
+from ._statuses import ErrorCollector, ImportCancelled, ImportCompleted
 
 CHECK_EVERY = 50
 COLUMNS = frozenset(_domain.CUSTOMER_FIELDS)
@@ -108,7 +108,14 @@ def run_import(ctx: JobContext, _payload: ImportPayload) -> dict[str, Any]:
     db = _domain.connect(ctx.state_dir)
     try:
         for start in range(0, total, CHECK_EVERY):
-            ctx.check()
+            try:
+                ctx.check()
+            except JobCancelled as stop:
+                # Everything before this checkpoint is committed and stays.
+                stop.status = ImportCancelled(
+                    processed=start, total=total, succeeded=succeeded, failed=errors.count
+                ).doc()
+                raise
             chunk = rows[start : start + CHECK_EVERY]
             good: list[dict[str, Any]] = []
             for row_no, record in chunk:
@@ -139,6 +146,7 @@ SPEC = ProcessorSpec(
     run=run_import,
     payload_model=ImportPayload,
     check_every=CHECK_EVERY,
+    cpu_bound=lambda _p: True,  # parsing and validation hold the GIL
     rerun_safe=True,  # rows are upserted by their natural key
     file=FileUse.REQUIRED,
     description="CSV of customers into the domain database",

@@ -52,6 +52,8 @@ class ImportCancelled(_Status):
     type: Literal["cancelled"] = "cancelled"
     processed: int
     total: int
+    succeeded: int | None = None  # of the processed rows, how many were written
+    failed: int | None = None
 
 
 class MessageCancelled(_Status):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -188,11 +189,18 @@ def test_a_cancelled_import_keeps_exactly_the_rows_it_reported(
         doc = c.wait(job, timeout=60)
     assert doc["state"] == "cancelled", doc
     processed = doc["status"]["processed"]
-    assert doc["status"] == {"type": "cancelled", "processed": processed, "total": CSV_ROWS}
+    assert doc["status"] == {
+        "type": "cancelled",
+        "processed": processed,
+        "total": CSV_ROWS,
+        "succeeded": processed,
+        "failed": 0,
+    }
     assert 2000 <= processed < CSV_ROWS and processed % 50 == 0
     with sqlite3.connect(daemon.state_dir / "domain.sqlite") as db:
         (kept,) = db.execute("SELECT count(*) FROM customers WHERE owner_id=?", (ALICE,)).fetchone()
     assert kept == processed
+    assert os.stat(daemon.state_dir / "domain.sqlite").st_mode & 0o777 == 0o600
     assert not list((daemon.state_dir / "spool").iterdir())  # the upload is gone with the job
 
 

@@ -156,6 +156,8 @@ def test_files_are_created_with_tight_permissions(daemon: Daemon) -> None:
     assert mode(daemon.state_dir / "jwt.secret") == 0o600
     assert mode(daemon.state_dir / "control.sock") == 0o660
     assert mode(daemon.state_dir) == 0o750
+    assert mode(daemon.state_dir / "journal.sqlite") == 0o600
+    assert mode(daemon.state_dir / "spool") == 0o700
     assert len((daemon.state_dir / "jwt.secret").read_bytes().strip()) >= 32
 
 

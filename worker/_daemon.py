@@ -44,8 +44,12 @@ def _state_lock(state_dir: Path) -> Iterator[None]:
 
 
 def prepare_state_dir(settings: Settings) -> None:
+    """The state directory is 0750 (the group may reach the socket); everything
+    the supervisor creates inside it is private (umask 077), except the socket."""
+    os.umask(0o077)
     d = settings.state_dir
     d.mkdir(mode=0o750, parents=True, exist_ok=True)
+    d.chmod(0o750)
 
 
 async def _serve(settings: Settings) -> None:
