@@ -106,3 +106,19 @@ def test_retention_keeps_the_newest(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(go())
+
+
+def test_one_bad_write_fails_only_its_caller(tmp_path: Path) -> None:
+    async def go() -> None:
+        store = SqliteStore(tmp_path)
+        await store.add([_job(A, 1)])
+        good = store.add([_job(A, 2)])
+        duplicate = store.add([_job(A, 1)])  # same id: violates UNIQUE
+        also_good = store.add([_job(B, 3)])
+        results = await asyncio.gather(good, duplicate, also_good, return_exceptions=True)
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], Exception) and "journal write failed" in str(results[1])
+        assert sorted(j.payload["iterations"] for j in store.recover()) == [1, 2, 3]
+        await store.close()
+
+    asyncio.run(go())

@@ -18,18 +18,11 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ipc import (
-    CancelReason,
-    ConnectionClosed,
-    FlagTable,
-    FrameError,
-    Limits,
-    encode_frame,
-    read_frame,
-)
+from ipc import CancelReason, FlagTable, FrameDecoder, FrameError, Limits, encode_frame
 from processors import (
     Failed,
     JobCancelled,
@@ -57,6 +50,8 @@ class _Runner:
         self._registry = registry
         self._state_dir = state_dir
         self._send_lock = threading.Lock()
+        self._outbox: list[bytes] = []
+        self._sending = False
         self._jobs: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._wakes: dict[int, threading.Event] = {}
         self._gens: dict[int, int] = {}
@@ -68,22 +63,42 @@ class _Runner:
     # -- I/O ---------------------------------------------------------------
 
     def send(self, msg: dict[str, Any]) -> None:
+        """Thread-safe. Whoever finds nobody sending becomes the sender and writes
+        everything queued meanwhile in one call (combining, without a thread)."""
         frame = encode_frame(msg)
         with self._send_lock:
+            self._outbox.append(frame)
+            if self._sending:
+                return
+            self._sending = True
+        while True:
+            with self._send_lock:
+                if not self._outbox:
+                    self._sending = False
+                    return
+                data = b"".join(self._outbox)
+                self._outbox.clear()
             try:
-                self._sock.sendall(frame)
+                self._sock.sendall(data)
             except OSError:
                 os._exit(0)  # the supervisor is gone
+
+    def _frames(self, limits: Limits) -> Iterator[Any]:
+        decoder = FrameDecoder(limits)
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+                if not data:
+                    return
+                yield from decoder.feed(data)
+            except (FrameError, OSError):
+                return
 
     def serve(self, limits: Limits) -> None:
         for t in self._threads:
             t.start()
         self.send({"t": "hello", "pid": os.getpid()})
-        while True:
-            try:
-                msg = read_frame(self._sock, limits, timeout=30.0, idle_timeout=None)
-            except (ConnectionClosed, FrameError, OSError):
-                os._exit(0)  # supervisor gone, or it sent garbage: nothing sane is left
+        for msg in self._frames(limits):
             kind = msg.get("t") if isinstance(msg, dict) else None
             if kind == "run":
                 slot = msg["slot"]
@@ -95,6 +110,8 @@ class _Runner:
                     self._wakes[msg["slot"]].set()
             elif kind == "stop":
                 break
+        else:
+            os._exit(0)  # the supervisor is gone (or sent garbage): nothing would hear us
         for _ in self._threads:
             self._jobs.put(None)
         for t in self._threads:

@@ -69,6 +69,7 @@ class Proc:
     free: list[int] = field(default_factory=list)
     busy: dict[int, str] = field(default_factory=dict)  # slot -> job id
     cpu_busy: int = 0
+    outbox: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.free = list(reversed(self.slots))
@@ -293,10 +294,20 @@ class WorkerPool:
             proc.cpu_busy -= 1
 
     def send(self, proc: Proc, msg: dict[str, Any]) -> bool:
+        """Queue a frame for ``proc``. Frames queued in one turn of the loop go out
+        in one write: a burst of dispatches costs one system call per process."""
         if not proc.alive or proc.transport is None or proc.transport.is_closing():
             return False
-        proc.transport.write(encode_frame(msg))
+        if not proc.outbox:
+            asyncio.get_running_loop().call_soon(self._flush, proc)
+        proc.outbox.append(encode_frame(msg))
         return True
+
+    @staticmethod
+    def _flush(proc: Proc) -> None:
+        frames, proc.outbox = proc.outbox, []
+        if proc.alive and proc.transport is not None and not proc.transport.is_closing():
+            proc.transport.write(b"".join(frames))
 
     def proc(self, index: int) -> Proc:
         return self.procs[index]

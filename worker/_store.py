@@ -4,7 +4,8 @@
   before ``submit`` answers: the answer waits for the commit.
 * ``history`` holds finished jobs (the seed's JobHistoryEntry, with the user
   id), with bounded retention. Finishing a job moves its row from ``jobs`` to
-  ``history`` in one transaction.
+  ``history`` in one transaction, so history rows are in completion order by
+  rowid (which the admin listing and the pruning use instead of an index).
 
 Writes go to one writer thread and are group-committed: whatever was queued
 while the previous commit ran goes into the next transaction, so throughput
@@ -18,7 +19,6 @@ replicated log, JetStream) can take its place.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from ipc import Limits, pack, unpack
 
 from ._errors import Internal
 from ._jobs import Job
@@ -37,12 +39,12 @@ DB_NAME = "journal.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq          INTEGER PRIMARY KEY,  -- rowid: new rows always sort after existing ones
     id           TEXT NOT NULL UNIQUE,
     owner        TEXT NOT NULL,
     type         TEXT NOT NULL,
     state        TEXT NOT NULL,
-    payload      TEXT NOT NULL,
+    payload      BLOB NOT NULL,  -- msgpack
     file         TEXT,
     submitted_at REAL NOT NULL,
     started_at   REAL,
@@ -57,10 +59,9 @@ CREATE TABLE IF NOT EXISTS history (
     started_at   REAL,
     completed_at REAL NOT NULL,
     error        TEXT,
-    details      TEXT
+    details      BLOB  -- msgpack: the final status document
 );
 CREATE INDEX IF NOT EXISTS history_user ON history (user_id, completed_at DESC);
-CREATE INDEX IF NOT EXISTS history_completed ON history (completed_at);
 """
 
 _INSERT_JOB = (
@@ -75,6 +76,12 @@ _INSERT_HISTORY = (
 )
 
 Op = tuple[str, Sequence[Sequence[Any]]]
+
+_LIMITS = Limits(max_bytes=1 << 30, max_items=1 << 24)  # our own rows: trust, but bound
+
+
+def _unpack(blob: bytes) -> Any:
+    return unpack(blob, _LIMITS)
 
 
 class JobStore(Protocol):
@@ -96,7 +103,7 @@ def _job_row(j: Job) -> tuple[Any, ...]:
         j.owner,
         j.type,
         j.state.value,
-        json.dumps(j.payload, separators=(",", ":")),
+        pack(j.payload),
         j.file,
         j.submitted_at,
         j.started_at,
@@ -114,7 +121,7 @@ def _history_row(j: Job) -> tuple[Any, ...]:
         j.started_at,
         j.finished_at,
         j.error,
-        json.dumps(j.status, separators=(",", ":"), ensure_ascii=False) if j.status else None,
+        pack(j.status) if j.status is not None else None,
     )
 
 
@@ -129,7 +136,7 @@ def _job_from_history(row: sqlite3.Row) -> Job:
         started_at=row["started_at"],
         finished_at=row["completed_at"],
         error=row["error"],
-        status=json.loads(row["details"]) if row["details"] else None,
+        status=_unpack(row["details"]) if row["details"] is not None else None,
     )
 
 
@@ -172,7 +179,7 @@ class SqliteStore:
                 id=r["id"],
                 owner=r["owner"],
                 type=r["type"],
-                payload=json.loads(r["payload"]),
+                payload=_unpack(r["payload"]),
                 submitted_at=r["submitted_at"],
                 state=JobState(r["state"]),
                 file=r["file"],
@@ -190,7 +197,7 @@ class SqliteStore:
         """Most recent first. ``owner=None`` means every owner (admin)."""
         if owner is None:
             rows = self._reader.execute(
-                "SELECT * FROM history ORDER BY completed_at DESC LIMIT ?", (limit,)
+                "SELECT * FROM history ORDER BY rowid DESC LIMIT ?", (limit,)
             ).fetchall()
             (total,) = self._reader.execute("SELECT count(*) FROM history").fetchone()
         else:
@@ -224,8 +231,8 @@ class SqliteStore:
             [
                 ("DELETE FROM history WHERE completed_at < ?", [(cutoff,)]),
                 (
-                    "DELETE FROM history WHERE id IN (SELECT id FROM history"
-                    " ORDER BY completed_at DESC LIMIT -1 OFFSET ?)",
+                    "DELETE FROM history WHERE rowid <= (SELECT rowid FROM history"
+                    " ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
                     [(max_entries,)],
                 ),
             ]
@@ -263,8 +270,33 @@ class SqliteStore:
             self._flusher = None
 
     def _write(self, groups: list[list[Op]]) -> list[sqlite3.Error | None]:
-        """One transaction; each caller's ops under a savepoint, so one bad write
-        fails only its own caller."""
+        """One transaction for every caller's writes. Consecutive statements of the
+        same kind go into one ``executemany``. If anything fails, the batch is rolled
+        back and replayed with a savepoint per caller, so one bad write fails only
+        its own caller."""
+        conn = self._writer
+        merged: list[tuple[str, list[Sequence[Any]]]] = []
+        for ops in groups:
+            for sql, params in ops:
+                if merged and merged[-1][0] == sql:
+                    merged[-1][1].extend(params)
+                else:
+                    merged.append((sql, list(params)))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in merged:
+                conn.executemany(sql, params)
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            return self._write_one_by_one(groups)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self.commits += 1
+        return [None] * len(groups)
+
+    def _write_one_by_one(self, groups: list[list[Op]]) -> list[sqlite3.Error | None]:
         conn = self._writer
         errors: list[sqlite3.Error | None] = []
         conn.execute("BEGIN IMMEDIATE")
