@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._api import Category, ProcessorSpec
+from ._api import CancelShape, Category, ProcessorSpec
 from ._context import JobContext
 from ._statuses import ImportCompleted
 
@@ -130,4 +130,39 @@ CRASH = ProcessorSpec(
     payload_model=CrashPayload,
     rerun_safe=False,
     description="raises, exits or kills its own worker process, as asked",
+)
+
+
+class Phase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = Field(max_length=100)
+    percent: int = Field(ge=0, le=100)
+    sleepMs: float = Field(default=0, ge=0, le=600_000)  # noqa: N815 - wire name
+
+
+class PhasesPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phases: list[Phase] = Field(max_length=100)
+
+
+def run_phases(ctx: JobContext, p: PhasesPayload) -> dict[str, Any]:
+    """Reports each phase, then works through it (a sleep); checks between phases."""
+    for phase in p.phases:
+        ctx.check()
+        ctx.phase(phase.key, phase.percent)
+        ctx.sleep(phase.sleepMs / 1000.0)
+    ctx.check()
+    return {"type": "completed", "result": {"phases": len(p.phases)}}
+
+
+PHASES = ProcessorSpec(
+    name="diag.phases",
+    category=Category.PHASES,
+    run=run_phases,
+    payload_model=PhasesPayload,
+    rerun_safe=True,
+    cancel_shape=CancelShape.MESSAGE,
+    description="goes through the given phases, checking between them",
 )

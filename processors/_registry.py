@@ -42,6 +42,6 @@ def default_registry(*, diag: bool = False) -> Registry:
     reg = Registry()
     reg.register(_import_customer.SPEC)
     if diag:
-        for spec in (_diag.SPIN, _diag.ATOMIC, _diag.CRASH):
+        for spec in (_diag.SPIN, _diag.ATOMIC, _diag.CRASH, _diag.PHASES):
             reg.register(spec)
     return reg

@@ -188,3 +188,20 @@ def test_many_io_jobs_run_at_once(make_daemon: Any) -> None:
             c.cancel(j)
         states = {c.wait(j, timeout=60)["state"] for j in ids}
     assert states == {"cancelled"}
+
+
+def test_phases_are_published_and_a_phase_job_cancels_between_them(daemon: Daemon) -> None:
+    phases = [
+        {"key": "jobs:loading", "percent": 10, "sleepMs": 0},
+        {"key": "jobs:formatting", "percent": 50, "sleepMs": 60_000},
+        {"key": "jobs:packing_zip", "percent": 80, "sleepMs": 0},
+    ]
+    with daemon.client() as c:
+        job = c.submit("diag.phases", {"phases": phases})["jobId"]
+        with daemon.client() as w:
+            doc = watch_until(w, job, lambda d: d["status"].get("message") == "jobs:formatting")
+        assert doc["status"] == {"type": "processing", "progress": 50, "message": "jobs:formatting"}
+        assert c.cancel(job)["outcome"] == "cancel_requested"
+        done = c.wait(job, timeout=60)
+    assert done["state"] == "cancelled"
+    assert done["status"] == {"type": "cancelled", "message": "jobs:cancelled_by_user"}

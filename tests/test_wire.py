@@ -7,6 +7,7 @@ import json
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -36,6 +37,11 @@ def _answer(s: socket.socket) -> dict[str, Any]:
 
 def _frame(body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + body
+
+
+def _patiently(condition: Callable[[], bool], rounds: int = 10_000) -> bool:
+    """A patience loop: each round is a round trip to the daemon, never a sleep."""
+    return any(condition() for _ in range(rounds))
 
 
 def _still_serves(daemon: Daemon) -> None:
@@ -123,3 +129,17 @@ def test_bad_tokens_are_refused(daemon: Daemon) -> None:
                 c.submit("diag.spin", {"iterations": 1})
             assert why
     _still_serves(daemon)
+
+
+def test_a_client_that_leaves_a_wait_leaves_no_waiter(daemon: Daemon) -> None:
+    token = daemon.token(ALICE)
+    with daemon.client() as c:
+        job = c.submit("diag.spin", {"iterations": 10**9})["jobId"]
+    with _raw(daemon) as s, daemon.client(role="admin") as admin:
+        s.sendall(encode_frame({"id": 1, "op": "wait", "token": token, "args": {"jobId": job}}))
+        assert _patiently(lambda: admin.call("stats")["waiters"] == 1)
+        s.close()
+        assert _patiently(lambda: admin.call("stats")["waiters"] == 0)
+    with daemon.client() as c:
+        c.cancel(job)
+        assert c.wait(job, timeout=60)["state"] == "cancelled"

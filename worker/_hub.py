@@ -72,6 +72,9 @@ class Hub:
     def watched(self, owner: str) -> bool:
         return bool(self._all) or owner in self._by_owner
 
+    def count(self) -> int:
+        return len(self._all) + sum(len(s) for s in self._by_owner.values())
+
     def __bool__(self) -> bool:
         return bool(self._all or self._by_owner)
 

@@ -2,6 +2,10 @@
 
 Errors are translated here, once: a :class:`WorkerError` becomes its stable
 code on the wire; anything else becomes ``INTERNAL`` and is logged.
+
+Requests on one connection are answered in order. ``wait`` and ``watch`` hold
+the connection: the client sends nothing more until they end, and closing the
+connection (or sending anything) ends them.
 """
 
 from __future__ import annotations
@@ -158,7 +162,17 @@ class ControlServer:
                     assert isinstance(args, WatchArgs)
                     await self._watch(req, args, reader, writer)
                     return
-                result = await self._handle(req, args, peer)
+                if req.op == "wait":  # may take long: stop waiting if the client leaves
+                    handled = asyncio.ensure_future(self._handle(req, args, peer))
+                    hangup = asyncio.ensure_future(reader.read(1))
+                    await asyncio.wait({handled, hangup}, return_when=asyncio.FIRST_COMPLETED)
+                    if not handled.done():
+                        handled.cancel()
+                        return
+                    hangup.cancel()
+                    result = handled.result()
+                else:
+                    result = await self._handle(req, args, peer)
             except WorkerError as exc:
                 await self._reply(writer, req_id, error=exc)
             except Exception:

@@ -603,6 +603,8 @@ class Supervisor:
             "queued": len(self._queued),
             "processes": self.pool.describe(),
             "accepting": self._accepting,
+            "waiters": sum(len(w) for w in self._waiters.values()),
+            "watchers": self.hub.count(),
         }
 
     # ======================================================================
