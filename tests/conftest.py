@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +14,7 @@ import psutil
 import pytest
 
 from ipc import list_segments
-from worker import Client, ensure_secret, mint
+from worker import Client, LocalDaemon
 
 ROOT = Path(__file__).resolve().parent.parent
 ALICE = "a11ce000-0000-4000-8000-000000000001"
@@ -42,104 +39,21 @@ def no_leaks() -> Iterator[None]:
     assert not leaked, f"leaked shared memory: {leaked}"
 
 
-class Daemon:
-    """``sazinka-worker serve`` in a subprocess, on a private state directory."""
+class Daemon(LocalDaemon):
+    """The test suite's daemon: 2 processes x 8 slots, diag jobs on, fast progress."""
 
     def __init__(self, state_dir: Path, **settings: Any) -> None:
-        self.state_dir = state_dir
-        self.socket = state_dir / "control.sock"
-        self.env = dict(os.environ)
-        self.env.update(
-            {
-                "SAZINKA_STATE_DIR": str(state_dir),
-                "SAZINKA_PROCESSES": "2",
-                "SAZINKA_THREADS": "8",
-                "SAZINKA_DIAG_JOBS": "true",
-                "SAZINKA_PROGRESS_INTERVAL_MS": "20",
-                "SAZINKA_SHUTDOWN_GRACE_S": "20",
-                "SAZINKA_LOG_LEVEL": "INFO",
-            }
-        )
-        for key, value in settings.items():
-            self.env[f"SAZINKA_{key.upper()}"] = str(value)
-        self.env.pop("SAZINKA_TOKEN", None)
-        self.env.pop("SAZINKA_SOCKET", None)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._notify: socket.socket | None = None
-        self.log = state_dir / "daemon.log"
+        defaults: dict[str, Any] = {
+            "processes": 2,
+            "threads": 8,
+            "diag_jobs": True,
+            "progress_interval_ms": 20,
+            "shutdown_grace_s": 20,
+        }
+        super().__init__(state_dir, patience_s=PATIENCE_S, **{**defaults, **settings})
 
-    # -- life cycle ------------------------------------------------------------------
-
-    def start(self) -> Daemon:
-        notify_path = self.state_dir / "notify.sock"
-        notify_path.unlink(missing_ok=True)
-        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._notify.bind(str(notify_path))
-        self._notify.settimeout(PATIENCE_S)
-        env = dict(self.env, NOTIFY_SOCKET=str(notify_path))
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "worker", "serve"],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.expect_notify("READY=1")
-        return self
-
-    def expect_notify(self, state: str) -> None:
-        """Block until the daemon says ``state`` on $NOTIFY_SOCKET (an event, not a sleep)."""
-        assert self._notify is not None
-        while True:
-            try:
-                msg = self._notify.recv(4096).decode()
-            except TimeoutError:
-                raise AssertionError(
-                    f"no {state} within {PATIENCE_S}s; log:\n{self.tail()}"
-                ) from None
-            if state in msg.split("\n"):
-                return
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        if sig in (signal.SIGTERM, signal.SIGINT):
-            self.expect_notify("STOPPING=1")
-        code = self.proc.wait(PATIENCE_S)
-        self._close_notify()
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL the supervisor: a crash."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(PATIENCE_S)
-        self._close_notify()
-
-    def _close_notify(self) -> None:
-        if self._notify is not None:
-            self._notify.close()
-            self._notify = None
-
-    def tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except FileNotFoundError:
-            return "(no log)"
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    # -- clients -----------------------------------------------------------------------
-
-    def token(self, sub: str, role: str = "user", owner: str | None = None, ttl: int = 3600) -> str:
-        secret = ensure_secret(self.state_dir / "jwt.secret")
-        return mint(secret, sub=sub, role=role, owner_id=owner, ttl_s=ttl)  # type: ignore[arg-type]
-
-    def client(self, sub: str = ALICE, role: str = "user", owner: str | None = None) -> Client:
-        return Client(self.socket, self.token(sub, role, owner), timeout=PATIENCE_S)
+    def client(self, sub: str = ALICE, role: Any = "user", owner: str | None = None) -> Client:
+        return super().client(sub, role, owner)
 
     def ctl(
         self, *args: str, token: str | None = None, stdin: str | None = None
@@ -162,14 +76,6 @@ class Daemon:
             timeout=PATIENCE_S,
             check=False,
         )
-
-    def worker_pids(self) -> list[int]:
-        assert self.proc is not None
-        return [
-            c.pid
-            for c in psutil.Process(self.proc.pid).children()
-            if "spawn_main" in " ".join(c.cmdline())
-        ]
 
 
 @pytest.fixture

@@ -121,7 +121,7 @@ def test_a_supervisor_crash_then_restart_recovers_every_job(make_daemon: Any) ->
         os.kill(victim, signal.SIGSTOP)  # it cannot confirm the cancel before the crash
         assert c.cancel(stopping)["outcome"] == "cancel_requested"
         queued = c.submit("diag.spin", {"iterations": 10}, count=3)["jobIds"]
-    segment = [s for s in list_segments() if s.startswith(f"sazinka-{d.proc.pid}-")]
+    segment = [s for s in list_segments() if s.startswith(f"sazinka-{d.pid}-")]
     assert len(segment) == 1
     d.kill()
     assert segment[0] in list_segments()  # a dead supervisor leaves its segment...
@@ -139,7 +139,7 @@ def test_a_supervisor_crash_then_restart_recovers_every_job(make_daemon: Any) ->
 
 def test_the_segment_is_unlinked_on_a_clean_stop(make_daemon: Any) -> None:
     d = make_daemon()
-    mine = [s for s in list_segments() if s.startswith(f"sazinka-{d.proc.pid}-")]
+    mine = [s for s in list_segments() if s.startswith(f"sazinka-{d.pid}-")]
     assert len(mine) == 1
     table = FlagTable.attach(mine[0])
     assert table.n_slots == 16
@@ -176,4 +176,4 @@ def test_a_second_supervisor_on_the_same_state_dir_refuses(daemon: Daemon) -> No
     assert out.returncode == 3
     assert "another supervisor" in out.stderr
     with daemon.client() as c:
-        assert c.call("ping")["pid"] == daemon.proc.pid  # the first one is unharmed
+        assert c.call("ping")["pid"] == daemon.pid  # the first one is unharmed

@@ -15,6 +15,7 @@ from ._errors import (
     UnknownJobType,
     WorkerError,
 )
+from ._local import LocalDaemon
 from ._states import ACTIVE, TERMINAL, TRANSITIONS, JobState
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Internal",
     "InvalidArgument",
     "JobState",
+    "LocalDaemon",
     "NotFound",
     "PayloadTooLarge",
     "Settings",
