@@ -28,11 +28,14 @@ import ctypes
 import enum
 import os
 import struct
+import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
 
 from ._errors import SegmentError
+from ._futex import wait as futex_wait
+from ._futex import wake as futex_wake
 from ._shm import Segment, owner_pid
 
 _MAGIC = b"SAZKFLG1"
@@ -69,6 +72,21 @@ class SlotStruct(ctypes.Structure):
         processed: int
         total: int
 
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking at once when the flag goes up (the
+        supervisor wakes sleepers on the slot's cancel word). Returns whether the
+        flag is up."""
+        if self.cancelled or seconds <= 0:
+            return bool(self.cancelled)
+        deadline = time.monotonic() + seconds
+        address = ctypes.addressof(self)
+        while not self.cancelled:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            futex_wait(address, 0, left)
+        return bool(self.cancelled)
+
     def write_progress(self, processed: int, total: int) -> None:
         """Publish progress. Called only by the job that owns the slot."""
         seq = self.seq + 1
@@ -99,13 +117,15 @@ def _start_time(pid: int) -> float | None:
 class FlagTable:
     """The supervisor creates the table; workers attach to it by name."""
 
-    __slots__ = ("_buf", "_segment", "n_slots", "name")
+    __slots__ = ("_base", "_buf", "_segment", "n_slots", "name")
 
     def __init__(self, segment: Segment, n_slots: int) -> None:
         self._segment = segment
         self._buf = segment.buf
         self.name = segment.name
         self.n_slots = n_slots
+        # The mapping's address, to wake futex sleepers (holds a view; dropped on close).
+        self._base: ctypes.c_char | None = ctypes.c_char.from_buffer(self._buf)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -135,6 +155,7 @@ class FlagTable:
         return cls(seg, n_slots)
 
     def close(self) -> bool:
+        self._base = None
         return self._segment.close()
 
     def unlink(self) -> None:
@@ -160,12 +181,15 @@ class FlagTable:
         return gen
 
     def request_cancel(self, slot: int, reason: CancelReason) -> CancelReason:
-        """Raise the slot's flag. A user's cancel is never downgraded to a shutdown."""
+        """Raise the slot's flag and wake the job if it sleeps in ``ctx.sleep``.
+        A user's cancel is never downgraded to a shutdown."""
         off = self.offset(slot)
         current = CancelReason(self._buf[off])
         if current is CancelReason.REQUESTED:
             return current
         self._buf[off] = int(reason)
+        if self._base is not None:
+            futex_wake(ctypes.addressof(self._base) + off)
         return reason
 
     def cancel_reason(self, slot: int) -> CancelReason:

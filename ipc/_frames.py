@@ -141,18 +141,20 @@ async def read_frame_async(
     timeout: float | None,
     idle_timeout: float | None = None,
 ) -> Any:
-    """The asyncio twin of :func:`read_frame`."""
+    """The asyncio twin of :func:`read_frame` (``asyncio.timeout``: no task per read)."""
     try:
-        first = await asyncio.wait_for(reader.readexactly(1), idle_timeout)
+        async with asyncio.timeout(idle_timeout):
+            first = await reader.readexactly(1)
     except asyncio.IncompleteReadError:
         raise ConnectionClosed("peer closed the connection") from None
     except TimeoutError:
         raise FrameTimeout("timed out waiting for a frame") from None
     try:
-        rest = await asyncio.wait_for(reader.readexactly(HEADER_SIZE - 1), timeout)
-        (length,) = _HEADER.unpack(first + rest)
-        check_length(length, limits)
-        body = await asyncio.wait_for(reader.readexactly(length), timeout)
+        async with asyncio.timeout(timeout):
+            rest = await reader.readexactly(HEADER_SIZE - 1)
+            (length,) = _HEADER.unpack(first + rest)
+            check_length(length, limits)
+            body = await reader.readexactly(length)
     except asyncio.IncompleteReadError as exc:
         raise TruncatedFrame(f"stream ended inside a frame ({len(exc.partial)} bytes)") from None
     except TimeoutError:

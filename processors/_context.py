@@ -7,7 +7,6 @@ C-level read of one byte of the mapping: no lock, no system call, no message.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ class JobContext(SlotStruct):
     """Handed to ``ProcessorSpec.run``. Inherits the slot's fields:
 
     * ``cancelled`` - non-zero once the job must stop (the hot path);
-    * ``processed``, ``total`` - the progress last written by this job.
+    * ``processed``, ``total`` - the progress last written by this job;
+    * ``sleep(seconds)`` - a sleep the supervisor's cancel cuts short.
     """
 
-    __slots__ = ("_emit", "_wake", "file", "job_id", "job_type", "owner_id", "state_dir")
+    __slots__ = ("_emit", "file", "job_id", "job_type", "owner_id", "state_dir")
 
     job_id: str
     job_type: str
@@ -34,7 +34,6 @@ class JobContext(SlotStruct):
     state_dir: Path
     file: Path | None
     _emit: Emit
-    _wake: threading.Event
 
     @classmethod
     def bind(
@@ -48,7 +47,6 @@ class JobContext(SlotStruct):
         state_dir: Path,
         file: Path | None = None,
         emit: Emit | None = None,
-        wake: threading.Event | None = None,
     ) -> JobContext:
         ctx = table.view(slot, cls)
         ctx.job_id = job_id
@@ -57,7 +55,6 @@ class JobContext(SlotStruct):
         ctx.state_dir = state_dir
         ctx.file = file
         ctx._emit = emit or _drop
-        ctx._wake = wake or threading.Event()
         return ctx
 
     def check(self) -> None:
@@ -72,12 +69,6 @@ class JobContext(SlotStruct):
     def phase(self, message_key: str, percent: int) -> None:
         """Report a phase change, e.g. ``ctx.phase("jobs:formatting", 50)``."""
         self._emit({"t": "phase", "key": message_key, "percent": int(percent)})
-
-    def sleep(self, seconds: float) -> bool:
-        """Sleep, waking early if the job is cancelled. Returns whether it must stop."""
-        if not self.cancelled and seconds > 0:
-            self._wake.wait(seconds)
-        return bool(self.cancelled)
 
 
 def _drop(_msg: dict[str, Any]) -> None:

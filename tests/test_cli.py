@@ -213,3 +213,24 @@ def test_fairness_one_owners_flood_does_not_starve_another(make_daemon: Any) -> 
         starts = [a.wait(j, timeout=120)["startedAt"] for j in flood]
     before_bob = sum(1 for s in starts if s < bob_started)
     assert before_bob <= 3, f"{before_bob} of Alice's jobs started before Bob's one"
+
+
+def test_submit_count_one_still_lists_job_ids(daemon: Daemon) -> None:
+    token = daemon.token(ALICE)
+    with_count = _json(
+        daemon.ctl(
+            "--json",
+            "submit",
+            "diag.spin",
+            "--payload",
+            '{"iterations": 1}',
+            "--count",
+            "1",
+            token=token,
+        )
+    )
+    without = _json(
+        daemon.ctl("--json", "submit", "diag.spin", "--payload", '{"iterations": 1}', token=token)
+    )
+    assert len(with_count["jobIds"]) == 1 and "jobId" not in with_count
+    assert "jobId" in without and "jobIds" not in without

@@ -90,18 +90,47 @@ def test_job_cancelled_cannot_be_swallowed_by_except_exception() -> None:
         careless()
 
 
-def test_ctx_sleep_wakes_early_on_cancel(table: FlagTable, tmp_path: Path) -> None:
-    wake = threading.Event()
+def test_ctx_sleep_is_cut_short_by_the_cancel_from_another_process(
+    table: FlagTable, tmp_path: Path
+) -> None:
+    """The supervisor raises the flag and futex-wakes the sleeper: here it is a
+    separate process with its own mapping of the table."""
+    import subprocess
+    import sys
+
     table.arm(1)
-    ctx = JobContext.bind(
-        table, 1, job_id="j", job_type="t", owner_id=OWNER, state_dir=tmp_path, wake=wake
+    ctx = JobContext.bind(table, 1, job_id="j", job_type="t", owner_id=OWNER, state_dir=tmp_path)
+    woken = threading.Event()
+    result: list[bool] = []
+
+    def sleeper() -> None:
+        result.append(ctx.sleep(3600))
+        woken.set()
+
+    t = threading.Thread(target=sleeper)
+    t.start()
+    code = (
+        "import sys; from ipc import CancelReason, FlagTable; "
+        "t = FlagTable.attach(sys.argv[1]); t.request_cancel(1, CancelReason.REQUESTED); t.close()"
     )
-    table.request_cancel(1, CancelReason.REQUESTED)
-    wake.set()
-    assert ctx.sleep(3600) is True
+    subprocess.run([sys.executable, "-c", code, table.name], check=True, timeout=60)
+    assert woken.wait(60), "the sleeper was not woken"
+    t.join()
+    assert result == [True]
+    assert ctx.sleep(3600) is True  # flag up: later sleeps do not wait at all
     with pytest.raises(JobCancelled) as info:
         ctx.check()
     assert info.value.reason is CancelReason.REQUESTED
+
+
+def test_ctx_sleep_sleeps_its_time_when_nothing_happens(table: FlagTable, tmp_path: Path) -> None:
+    import time
+
+    table.arm(2)
+    ctx = JobContext.bind(table, 2, job_id="j", job_type="t", owner_id=OWNER, state_dir=tmp_path)
+    t0 = time.monotonic()
+    assert ctx.sleep(0.05) is False
+    assert time.monotonic() - t0 >= 0.05
     del ctx
 
 

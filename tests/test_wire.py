@@ -143,3 +143,11 @@ def test_a_client_that_leaves_a_wait_leaves_no_waiter(daemon: Daemon) -> None:
     with daemon.client() as c:
         c.cancel(job)
         assert c.wait(job, timeout=60)["state"] == "cancelled"
+
+
+def test_requests_after_a_wait_on_the_same_connection(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        job = c.submit("diag.spin", {"iterations": 10})["jobId"]
+        assert c.wait(job, timeout=60)["state"] == "completed"
+        assert c.call("ping")["protocol"] == 1  # same connection, after the wait
+        assert c.status(job)["state"] == "completed"

@@ -1,6 +1,6 @@
 """The worker process: runs jobs on a fixed set of threads, one slot each.
 
-It attaches to the flag table by name, reads ``run``/``nudge``/``stop`` frames
+It attaches to the flag table by name, reads ``run``/``stop`` frames
 from its socket on the main thread, and reports exactly one ``done`` per job,
 from a ``finally``: the Python form of the seed's RAII ``JobGuard``.
 
@@ -53,8 +53,6 @@ class _Runner:
         self._outbox: list[bytes] = []
         self._sending = False
         self._jobs: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self._wakes: dict[int, threading.Event] = {}
-        self._gens: dict[int, int] = {}
         self._threads = [
             threading.Thread(target=self._work, name=f"job-{i}", daemon=True)
             for i in range(threads)
@@ -101,13 +99,7 @@ class _Runner:
         for msg in self._frames(limits):
             kind = msg.get("t") if isinstance(msg, dict) else None
             if kind == "run":
-                slot = msg["slot"]
-                self._wakes.setdefault(slot, threading.Event()).clear()
-                self._gens[slot] = msg["gen"]
                 self._jobs.put(msg)
-            elif kind == "nudge":
-                if self._gens.get(msg["slot"]) == msg["gen"]:
-                    self._wakes[msg["slot"]].set()
             elif kind == "stop":
                 break
         else:
@@ -145,7 +137,6 @@ class _Runner:
                 state_dir=self._state_dir,
                 file=Path(msg["file"]) if msg.get("file") else None,
                 emit=lambda m: self.send({**m, "slot": slot, "gen": gen, "job": job_id}),
-                wake=self._wakes[slot],
             )
             if ctx.generation != gen:
                 raise JobFailed(f"slot {slot} belongs to generation {ctx.generation}, not {gen}")
@@ -170,7 +161,6 @@ class _Runner:
             status = Failed(error=f"{type(exc).__name__} raised by the job").doc()
         finally:
             del ctx
-            self._gens.pop(slot, None)
             self.send(
                 {
                     "t": "done",

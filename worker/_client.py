@@ -114,9 +114,12 @@ class Client:
         payload: dict[str, Any] | None = None,
         *,
         file: bytes | None = None,
-        count: int = 1,
+        count: int | None = None,
     ) -> dict[str, Any]:
-        args: dict[str, Any] = {"type": job_type, "payload": payload or {}, "count": count}
+        """``count`` given (even 1): the answer lists ``jobIds``."""
+        args: dict[str, Any] = {"type": job_type, "payload": payload or {}}
+        if count is not None:
+            args["count"] = count
         if file is not None:
             args["file"] = file
         result: dict[str, Any] = self.call("submit", **args)

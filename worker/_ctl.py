@@ -150,10 +150,9 @@ def _submit(c: Client, a: argparse.Namespace, out: _Out) -> int:
             data = a.file.read_bytes()
         except OSError as exc:
             raise InvalidArgument(f"cannot read {a.file}: {exc.strerror}") from None
-    count = 1 if a.count is None else a.count
-    if count < 1:
+    if a.count is not None and a.count < 1:
         raise InvalidArgument("--count must be at least 1")
-    result = c.submit(a.type, payload, file=data, count=count)
+    result = c.submit(a.type, payload, file=data, count=a.count)
     if out.json:
         out.doc(result)
     else:

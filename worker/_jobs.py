@@ -40,6 +40,8 @@ class Job:
     seq: int = 0  # last progress seqlock value published
     phase: dict[str, Any] | None = field(default=None)
     cancel_requested_at: float | None = None
+    cancel_saved: Any = None  # the journal write of "cancelling" (an asyncio.Future)
+    announced: bool = False  # the terminal document went out to subscribers and waiters
 
     def status_doc(self, progress: tuple[int, int] | None = None) -> dict[str, Any]:
         """The status document of the contract."""

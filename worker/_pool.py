@@ -5,11 +5,12 @@
     supervisor (asyncio loop)                          worker process i
     ─────────────────────────                          ────────────────
     FlagTable ── shared memory "sazinka-<pid>-<hex>" ── attached by name
-      slot s: cancel byte, generation   <- written by the supervisor only
+      slot s: cancel byte, generation   <- written by the supervisor only; after raising
+                                           the flag it futex-wakes a job sleeping on it
               seq, processed, total     <- written by the job in slot s only
     socketpair i (msgpack frames)
       run {slot, gen, job, ...}  ──────────────────>  reader (main thread)
-      nudge {slot, gen}          ──────────────────>    -> job threads (`threads` of them)
+                                                        -> job threads (`threads` of them)
       stop                       ──────────────────>
       <───────────────────────────────  hello / phase / done {slot, gen, outcome}
     process sentinel i  ── readable when process i dies ── noticed at once by the loop

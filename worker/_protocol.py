@@ -47,7 +47,7 @@ class SubmitArgs(_Args):
     type: str = Field(max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
     file: bytes | None = None
-    count: int = Field(default=1, ge=1)
+    count: int | None = Field(default=None, ge=1)  # given: the answer lists jobIds
 
 
 class JobArgs(_Args):

@@ -170,6 +170,8 @@ class ControlServer:
                         handled.cancel()
                         return
                     hangup.cancel()
+                    # Let the cancelled read finish before the next frame is read.
+                    await asyncio.gather(hangup, return_exceptions=True)
                     result = handled.result()
                 else:
                     result = await self._handle(req, args, peer)

@@ -51,6 +51,10 @@ RECENT_LIMIT = 10_000
 RUNNING = (JobState.RUNNING, JobState.CANCELLING)
 
 
+def _ok(fut: asyncio.Future[None]) -> bool:
+    return not fut.cancelled() and fut.exception() is None
+
+
 def _describe(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
@@ -120,7 +124,6 @@ class Supervisor:
         for job in list(self._running.values()):
             if job.cancellable and job.slot is not None:
                 self.table.request_cancel(job.slot, CancelReason.SHUTDOWN)
-                self._nudge(job)
         if self._running:
             self._idle = asyncio.Event()
             try:
@@ -274,6 +277,7 @@ class Supervisor:
         self, job: Job, state: JobState, status: dict[str, Any], error: str | None = None
     ) -> asyncio.Future[None]:
         """Move to a terminal state, free everything, journal it; publish once durable."""
+        was_cancelling = job.state is JobState.CANCELLING
         self._move(job, state)
         self._queued.discard(job.id)
         job.status = status
@@ -288,13 +292,30 @@ class Supervisor:
             self._unref_spool(job.file)
         fut = self.history_log.record(job)
         fut.add_done_callback(lambda f: self._finished_durably(job, f))
+        saved = job.cancel_saved
+        if state is JobState.CANCELLED and was_cancelling and saved is not None:
+            # Once "cancelling" is on disk, even a crash now ends this job cancelled
+            # (recovery turns cancelling into cancelled): announce it without
+            # waiting for this commit.
+            if saved.done():
+                if _ok(saved):
+                    self._announce(job)
+            else:
+                saved.add_done_callback(lambda f: self._announce(job) if _ok(f) else None)
         return fut
 
     def _finished_durably(self, job: Job, fut: asyncio.Future[None]) -> None:
-        if not fut.cancelled() and fut.exception() is not None:
+        if not _ok(fut):
             log.critical(
                 "job %s ended %s but the journal failed: %s", job.id, job.state, fut.exception()
             )
+        self._announce(job)
+
+    def _announce(self, job: Job) -> None:
+        """The terminal document goes to subscribers and waiters, once."""
+        if job.announced:
+            return
+        job.announced = True
         self._publish(job)
         self._resolve_waiters(job.id)
 
@@ -435,11 +456,14 @@ class Supervisor:
         job_type: str,
         payload: dict[str, Any],
         file: bytes | None,
-        count: int,
+        count: int | None,
     ) -> dict[str, Any]:
+        """Queue one job, or ``count`` identical ones (then the answer lists ``jobIds``)."""
         if not self._accepting:
             raise Unavailable("the supervisor is shutting down", key="errors:shutting_down")
         spec = self._spec(job_type)
+        many = count is not None
+        count = 1 if count is None else count
         if not 1 <= count <= self.settings.max_submit_count:
             raise InvalidArgument(f"count must be between 1 and {self.settings.max_submit_count}")
         if spec.file is FileUse.REQUIRED and file is None:
@@ -479,7 +503,7 @@ class Supervisor:
                 self._spool_refs[path] += 1
             self._publish(job)
         self._dispatch()
-        if count == 1:
+        if not many:
             return {"jobId": jobs[0].id, "jobType": job_type, "state": "queued"}
         return {"jobIds": [j.id for j in jobs], "jobType": job_type, "state": "queued"}
 
@@ -526,9 +550,9 @@ class Supervisor:
             job.cancel_requested_at = self._clock()
             assert job.slot is not None
             self.table.request_cancel(job.slot, CancelReason.REQUESTED)
-            self._nudge(job)
             self._publish(job)
-            await self.store.save(job)
+            job.cancel_saved = self.store.save(job)
+            await job.cancel_saved
             return self._cancel_reply(job, "cancel_requested", "jobs:cancel_requested")
         if state is JobState.CANCELLING:
             return self._cancel_reply(job, "cancel_requested", "jobs:cancel_requested")
@@ -537,13 +561,6 @@ class Supervisor:
     @staticmethod
     def _cancel_reply(job: Job, outcome: str, key: str) -> dict[str, Any]:
         return {"jobId": job.id, "outcome": outcome, "message": key, "state": job.state.value}
-
-    def _nudge(self, job: Job) -> None:
-        """Wake the job if it is sleeping in ``ctx.sleep``; the flag is already up."""
-        if job.proc is not None:
-            self.pool.send(
-                self.pool.proc(job.proc), {"t": "nudge", "slot": job.slot, "gen": job.gen}
-            )
 
     def status(self, ident: Identity, job_id: str) -> dict[str, Any]:
         return self._doc(self._find(ident, job_id))
