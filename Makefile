@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BSTAMP := $(VENV)/.installed-bench
 
 .PHONY: run test lint typecheck format bench bench-quick check clean
 
@@ -11,6 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(BSTAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BSTAMP)
 
 run: $(STAMP)
 	$(BIN)/sazinka-worker serve $(RUN_ARGS)
@@ -29,8 +34,11 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(BSTAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: $(BSTAMP)
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 check: lint typecheck test
 

@@ -6,11 +6,15 @@ cancelled job is replaced, so 256 stay running); one I/O-bound job that checks
 every 1 ms; one CPU-bound job with ~1 ms of computation between checks. Beside
 them, concurrent.futures and pebble, which cannot stop a running task at a
 checkpoint.
+
+The subscriber runs in its own process (as a UI or another service would), so
+the bench's own threads do not sit in the measured path.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import multiprocessing
 import threading
 import time
 from typing import Any
@@ -23,48 +27,67 @@ IO_JOB = {"iterations": 10**9, "checkEvery": 1, "sleepMs": 1}
 CPU_JOB = {"iterations": 10**9, "checkEvery": 1000, "sleepMs": 0}  # ~1 ms of CPU between checks
 
 
-class _Watcher:
-    """Follows every job of the user; notes when each one's cancelled status arrives."""
+def _subscriber(socket_path: str, token: str, conn: Any) -> None:
+    """A subscriber in its own process, as a real one would be: it notes the moment
+    each job's cancelled status arrives, on the shared monotonic clock."""
+    client = Client(socket_path, token, timeout=600)
+    stream = client.stream("watch")
+    conn.send(("", "ready", 0.0))
+    for doc in stream:
+        now = time.perf_counter()
+        if doc["state"] == "cancelled":
+            conn.send((doc["jobId"], "cancelled", now))
+        elif doc["state"] == "running" and doc["status"].get("processed"):
+            conn.send((doc["jobId"], "running", now))
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-        self._events: dict[str, threading.Event] = {}
+
+class _Watcher:
+    """Runs :func:`_subscriber` in a child process and hands its notes to the bench."""
+
+    def __init__(self, d: Any) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=_subscriber, args=(str(d.socket), d.token(USER), child), daemon=True
+        )
+        self._proc.start()
+        child.close()
+        self._cv = threading.Condition()
         self.arrived: dict[str, float] = {}
         self.running: set[str] = set()
-        self._running_cv = threading.Condition(self._lock)
-        self._stream = client.stream("watch")  # subscribed once this returns
+        _, kind, _ = self._conn.recv()
+        assert kind == "ready"
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 
-    def _event(self, job: str) -> threading.Event:
-        with self._lock:
-            return self._events.setdefault(job, threading.Event())
-
     def _follow(self) -> None:
-        for doc in self._stream:
-            job = doc["jobId"]
-            if doc["state"] == "cancelled":
-                t = time.perf_counter()
-                self.arrived[job] = t
-                self._event(job).set()
-            elif doc["state"] == "running" and doc["status"].get("processed"):
-                with self._running_cv:
+        while True:
+            try:
+                job, kind, at = self._conn.recv()
+            except (EOFError, OSError):
+                return
+            with self._cv:
+                if kind == "cancelled":
+                    self.arrived[job] = at
+                else:
                     self.running.add(job)
-                    self._running_cv.notify_all()
+                self._cv.notify_all()
 
     def wait_cancelled(self, job: str, timeout: float = 120) -> float:
-        if not self._event(job).wait(timeout):
-            raise RuntimeError(f"no cancelled status for {job} within {timeout}s")
-        return self.arrived[job]
+        with self._cv:
+            if not self._cv.wait_for(lambda: job in self.arrived, timeout):
+                raise RuntimeError(f"no cancelled status for {job} within {timeout}s")
+            return self.arrived[job]
 
     def wait_running(self, job: str, timeout: float = 120) -> None:
-        with self._running_cv:
-            if not self._running_cv.wait_for(lambda: job in self.running, timeout):
+        with self._cv:
+            if not self._cv.wait_for(lambda: job in self.running, timeout):
                 raise RuntimeError(f"{job} did not start within {timeout}s")
 
     def close(self) -> None:
-        self._client.close()
+        self._proc.kill()
+        self._proc.join(10)
+        self._conn.close()
 
 
 def _one_job(
@@ -84,7 +107,7 @@ def _one_job(
 
 def _many_jobs(d: Any, n_running: int, n_cancels: int, progress: Progress) -> list[float]:
     with d.client(USER) as c, d.client(ADMIN, role="admin") as admin:
-        w = _Watcher(d.client(USER))
+        w = _Watcher(d)
         try:
             jobs = c.submit("diag.spin", IO_JOB, count=n_running)["jobIds"]
             assert patiently(lambda: admin.call("stats")["busy"] == n_running)
@@ -183,7 +206,7 @@ def run(quick: bool, progress: Progress) -> dict[str, Any]:
             _many_jobs(d, 256, n_cancels, progress), raw=True
         )
     with daemon(threads=32) as d, d.client(USER) as c:
-        w = _Watcher(d.client(USER))
+        w = _Watcher(d)
         try:
             out["1 I/O job, check every 1 ms"] = summary(
                 _one_job(c, w, IO_JOB, n_single, progress, "1 I/O job"), raw=True

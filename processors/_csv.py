@@ -22,7 +22,7 @@ class Table:
     encoding: str
     delimiter: str
     columns: tuple[str, ...]
-    rows: list[tuple[int, dict[str, str]]]  # (row number, column -> raw value)
+    rows: list[tuple[int, list[str]]]  # (row number, raw values in header order)
     ignored_columns: tuple[str, ...] = ()
 
 
@@ -109,19 +109,13 @@ def read_table(data: bytes, *, required: frozenset[str], known: frozenset[str]) 
             f"{', '.join(c for c in columns if c) or '(nothing)'}"
         )
     ignored = tuple(c for c in columns if c and c not in known)
-    rows: list[tuple[int, dict[str, str]]] = []
-    width = len(columns)
+    rows: list[tuple[int, list[str]]] = []
     row_no = 1
     try:
         for values in reader:
             row_no += 1
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) > width and any(v.strip() for v in values[width:]):
-                record = {"__error__": f"the row has {len(values)} fields, the header has {width}"}
-            else:
-                record = {c: v for c, v in zip(columns, values, strict=False) if c in known}
-            rows.append((row_no, record))
+            if values and "".join(values).strip():
+                rows.append((row_no, values))
     except csv.Error as exc:
         raise JobFailed(f"row {row_no}: {exc}") from None
     return Table(encoding, delimiter, columns, rows, ignored)

@@ -78,7 +78,7 @@ def customer_key(external_id: str | None, email: str | None, parts: Sequence[str
 def upsert_customers(
     conn: sqlite3.Connection, owner_id: str, rows: Iterable[dict[str, Any]]
 ) -> int:
-    """Insert or update in one transaction; returns the number of rows written."""
+    """Insert or update, inside the caller's transaction; returns the rows written."""
     now = time.time()
     params = [
         (
@@ -88,21 +88,13 @@ def upsert_customers(
                 r.get("email"),
                 (r["name"], r.get("street"), r.get("city"), r.get("postal_code")),
             ),
-            *(r.get(f) for f in CUSTOMER_FIELDS),
+            *[r.get(f) for f in CUSTOMER_FIELDS],
             now,
             now,
         )
         for r in rows
     ]
-    if not params:
-        return 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(_UPSERT_CUSTOMER, params)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    conn.executemany(_UPSERT_CUSTOMER, params)
     return len(params)
 
 
