@@ -113,7 +113,9 @@ def test_one_bad_write_fails_only_its_caller(tmp_path: Path) -> None:
         store = SqliteStore(tmp_path)
         await store.add([_job(A, 1)])
         good = store.add([_job(A, 2)])
-        duplicate = store.add([_job(A, 1)])  # same id: violates UNIQUE
+        broken = _job(A, 9)
+        broken.owner = None  # type: ignore[assignment]  # violates NOT NULL
+        duplicate = store.add([broken])
         also_good = store.add([_job(B, 3)])
         results = await asyncio.gather(good, duplicate, also_good, return_exceptions=True)
         assert results[0] is None and results[2] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -53,6 +54,9 @@ def prepare_state_dir(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
+    # Tens of thousands of queued jobs are long-lived objects: with the default
+    # thresholds the cyclic collector keeps re-scanning them. Collect less often.
+    gc.set_threshold(50_000, 50, 100)
     secret = ensure_secret(settings.secret_path)
     removed = sweep_stale(is_stale)
     if removed:

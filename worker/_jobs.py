@@ -29,6 +29,7 @@ class Job:
     status: dict[str, Any] | None = None  # the last status document (terminal: the final one)
     error: str | None = None
     attempts: int = 0
+    row: int | None = None  # the journal's handle on this job while it is unfinished
     # From the processor's record; not persisted.
     cpu_bound: bool = False
     cancellable: bool = True

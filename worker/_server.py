@@ -223,7 +223,7 @@ class ControlServer:
                 return sup.jobs_of(ident)
             case "history":
                 h: HistoryArgs = args
-                return sup.history(ident, h.limit)
+                return await sup.history(ident, h.limit)
             case "stats":
                 return sup.stats(ident)
         raise InvalidArgument(f"unknown op {req.op}")

@@ -7,15 +7,13 @@
   ``history`` in one transaction, so history rows are in completion order by
   rowid (which the admin listing and the pruning use instead of an index).
 
-Writes are group-committed: everything queued during one turn of the event loop
-goes into one transaction, so throughput does not pay one commit per job.
-
-* ``sync="normal"`` (durable against a crash of the process; WAL commits are a
-  write to the log, no fsync) commits on the loop itself, at the end of the turn:
-  a commit costs tens of microseconds, less than a hop to a thread and back.
-* ``sync="full"`` (durable against power loss) fsyncs, which can take
-  milliseconds, so it commits on a writer thread; whatever is queued while one
-  commit runs goes into the next.
+Writes are group-committed on a writer thread: whatever is queued while one
+commit runs goes into the next, so throughput does not pay one commit per job,
+and the commit's C work runs beside the loop instead of in it. (Committing on
+the loop itself halves a lone submit's round trip, 310 -> 200 us, but measured
+35.6k -> 23.2k no-op jobs/s; throughput won.) ``sync="normal"`` is durable
+against a crash of the process, ``sync="full"`` also against power loss.
+Checkpoints (copying the log into the database) run on their own thread.
 
 Reads run on the caller's thread over a second connection (WAL lets them
 proceed beside the writer).
@@ -29,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,8 +46,8 @@ DB_NAME = "journal.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
-    seq          INTEGER PRIMARY KEY,  -- rowid: new rows always sort after existing ones
-    id           TEXT NOT NULL UNIQUE,
+    seq          INTEGER PRIMARY KEY,  -- given by the store, in submission order
+    id           TEXT NOT NULL,        -- no index: rows are reached by seq
     owner        TEXT NOT NULL,
     type         TEXT NOT NULL,
     state        TEXT NOT NULL,
@@ -73,15 +72,17 @@ CREATE INDEX IF NOT EXISTS history_user ON history (user_id, completed_at DESC);
 """
 
 _INSERT_JOB = (
-    "INSERT INTO jobs (id, owner, type, state, payload, file, submitted_at, started_at, attempts)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO jobs (seq, id, owner, type, state, payload, file, submitted_at, started_at,"
+    " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_UPDATE_JOB = "UPDATE jobs SET state = ?, started_at = ?, attempts = ? WHERE id = ?"
-_DELETE_JOB = "DELETE FROM jobs WHERE id = ?"
+_UPDATE_JOB = "UPDATE jobs SET state = ?, started_at = ?, attempts = ? WHERE seq = ?"
+_DELETE_JOB = "DELETE FROM jobs WHERE seq = ?"
 _INSERT_HISTORY = (
     "INSERT OR REPLACE INTO history (id, user_id, job_type, status, submitted_at, started_at,"
     " completed_at, error, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_RANK = {sql: i for i, sql in enumerate((_INSERT_JOB, _UPDATE_JOB, _DELETE_JOB, _INSERT_HISTORY))}
+_CHECKPOINT_EVERY_S = 1.0
 
 Op = tuple[str, Sequence[Sequence[Any]]]
 
@@ -102,11 +103,13 @@ class JobStore(Protocol):
     def finished(self, job_id: str) -> Job | None: ...
     def history(self, owner: str | None, limit: int) -> tuple[list[Job], int]: ...
     def prune(self, *, max_age_s: float, max_entries: int) -> asyncio.Future[None]: ...
+    async def drain(self) -> None: ...
     async def close(self) -> None: ...
 
 
 def _job_row(j: Job) -> tuple[Any, ...]:
     return (
+        j.row,
         j.id,
         j.owner,
         j.type,
@@ -160,14 +163,21 @@ class SqliteStore:
     ) -> None:
         path = state_dir / DB_NAME
         self._loop = loop
-        self._inline = sync == "normal"
-        self._writer = self._open(path, sync, check_same_thread=self._inline)
+        self._writer = self._open(path, sync, check_same_thread=False)
         self._reader = self._open(path, sync, check_same_thread=True)
-        self._exec = None if self._inline else ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._exec = ThreadPoolExecutor(1, thread_name_prefix="journal")
         self._pending: list[tuple[list[Op], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._flush_soon = False
         self.commits = 0  # transactions committed (for stats and tests)
+        (last,) = self._reader.execute("SELECT coalesce(max(seq), 0) FROM jobs").fetchone()
+        self._next_row = int(last) + 1
+        # Checkpoints (copying the log into the database) run on their own thread
+        # and connection, never inside a commit on the loop.
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, args=(path,), name="journal-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     @staticmethod
     def _open(path: Path, sync: str, *, check_same_thread: bool) -> sqlite3.Connection:
@@ -177,8 +187,24 @@ class SqliteStore:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={sync.upper()}")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB
         conn.executescript(_SCHEMA)
         return conn
+
+    def _checkpoint_loop(self, path: Path) -> None:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        try:
+            while not self._stop_checkpoints.wait(_CHECKPOINT_EVERY_S):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.warning("journal checkpoint failed: %s", exc)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("journal checkpoint failed: %s", exc)
+        finally:
+            conn.close()
 
     # -- reads (caller's thread) ------------------------------------------------
 
@@ -186,6 +212,7 @@ class SqliteStore:
         rows = self._reader.execute("SELECT * FROM jobs ORDER BY seq").fetchall()
         return [
             Job(
+                row=r["seq"],
                 id=r["id"],
                 owner=r["owner"],
                 type=r["type"],
@@ -223,17 +250,23 @@ class SqliteStore:
     # -- writes (group-committed) -------------------------------------------------
 
     def add(self, jobs: Sequence[Job]) -> asyncio.Future[None]:
+        for j in jobs:
+            j.row = self._next_row
+            self._next_row += 1
         return self._enqueue([(_INSERT_JOB, [_job_row(j) for j in jobs])])
 
     def save(self, job: Job) -> asyncio.Future[None]:
         return self._enqueue(
-            [(_UPDATE_JOB, [(job.state.value, job.started_at, job.attempts, job.id)])]
+            [(_UPDATE_JOB, [(job.state.value, job.started_at, job.attempts, job.row)])]
         )
 
     def finish(self, job: Job) -> asyncio.Future[None]:
         if not job.state.terminal or job.finished_at is None:
             raise Internal(f"job {job.id} is not finished ({job.state})")
-        return self._enqueue([(_DELETE_JOB, [(job.id,)]), (_INSERT_HISTORY, [_history_row(job)])])
+        ops: list[Op] = [(_INSERT_HISTORY, [_history_row(job)])]
+        if job.row is not None:
+            ops.insert(0, (_DELETE_JOB, [(job.row,)]))
+        return self._enqueue(ops)
 
     def prune(self, *, max_age_s: float, max_entries: int) -> asyncio.Future[None]:
         cutoff = time.time() - max_age_s
@@ -253,19 +286,9 @@ class SqliteStore:
         self._loop = loop
         fut: asyncio.Future[None] = loop.create_future()
         self._pending.append((ops, fut))
-        if self._inline:
-            if not self._flush_soon:
-                self._flush_soon = True
-                loop.call_soon(self._flush_inline)
-        elif self._flusher is None:
+        if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return fut
-
-    def _flush_inline(self) -> None:
-        self._flush_soon = False
-        batch, self._pending = self._pending, []
-        if batch:
-            self._settle(batch, self._commit(batch))
 
     def _commit(self, batch: list[tuple[list[Op], asyncio.Future[None]]]) -> list[Exception | None]:
         try:
@@ -302,16 +325,16 @@ class SqliteStore:
         back and replayed with a savepoint per caller, so one bad write fails only
         its own caller."""
         conn = self._writer
-        merged: list[tuple[str, list[Sequence[Any]]]] = []
+        merged: dict[str, list[Sequence[Any]]] = {}
         for ops in groups:
             for sql, params in ops:
-                if merged and merged[-1][0] == sql:
-                    merged[-1][1].extend(params)
-                else:
-                    merged.append((sql, list(params)))
+                merged.setdefault(sql, []).extend(params)
+        # One executemany per statement, in an order that keeps each job's own
+        # writes in sequence (insert, update, delete) whatever the callers' order.
+        statements = sorted(merged.items(), key=lambda kv: _RANK.get(kv[0], len(_RANK)))
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in merged:
+            for sql, params in statements:
                 conn.executemany(sql, params)
         except sqlite3.Error:
             conn.execute("ROLLBACK")
@@ -348,15 +371,14 @@ class SqliteStore:
         return errors
 
     async def drain(self) -> None:
-        """Wait until every write queued so far is committed."""
-        if self._inline:
-            self._flush_inline()
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        """Wait until every write queued so far is committed (not those queued later)."""
+        if self._pending or self._flusher is not None:
+            await self._enqueue([])
 
     async def close(self) -> None:
         await self.drain()
-        if self._exec is not None:
-            self._exec.shutdown(wait=True)
+        self._exec.shutdown(wait=True)
+        self._stop_checkpoints.set()
+        self._checkpointer.join()
         self._writer.close()
         self._reader.close()

@@ -591,7 +591,9 @@ class Supervisor:
         mine.sort(key=lambda j: j.submitted_at)
         return {"jobs": [self._doc(j) for j in mine]}
 
-    def history(self, ident: Identity, limit: int) -> dict[str, Any]:
+    async def history(self, ident: Identity, limit: int) -> dict[str, Any]:
+        # A job announced as finished may still be on its way to disk: read after it.
+        await self.store.drain()
         return self.history_log.get_recent_for_user(
             None if ident.is_admin else ident.data_user_id, limit
         )
