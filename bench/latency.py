@@ -24,6 +24,7 @@ from worker import Client
 from ._common import ADMIN, USER, Progress, daemon, patiently, summary
 
 IO_JOB = {"iterations": 10**9, "checkEvery": 1, "sleepMs": 1}
+IO_JOB_10 = {"iterations": 10**9, "checkEvery": 1, "sleepMs": 10}
 CPU_JOB = {"iterations": 10**9, "checkEvery": 1000, "sleepMs": 0}  # ~1 ms of CPU between checks
 
 
@@ -105,11 +106,21 @@ def _one_job(
     return out
 
 
-def _many_jobs(d: Any, n_running: int, n_cancels: int, progress: Progress) -> list[float]:
+def _sleep_cost() -> float:
+    """CPU microseconds one 1 ms sleep costs this machine (timer, two context switches)."""
+    t0 = time.thread_time()
+    for _ in range(500):
+        time.sleep(0.001)
+    return (time.thread_time() - t0) / 500 * 1e6
+
+
+def _many_jobs(
+    d: Any, n_running: int, n_cancels: int, progress: Progress, payload: dict[str, Any] = IO_JOB
+) -> list[float]:
     with d.client(USER) as c, d.client(ADMIN, role="admin") as admin:
         w = _Watcher(d)
         try:
-            jobs = c.submit("diag.spin", IO_JOB, count=n_running)["jobIds"]
+            jobs = c.submit("diag.spin", payload, count=n_running)["jobIds"]
             assert patiently(lambda: admin.call("stats")["busy"] == n_running)
             for j in jobs:
                 w.wait_running(j)
@@ -121,7 +132,7 @@ def _many_jobs(d: Any, n_running: int, n_cancels: int, progress: Progress) -> li
                 t0 = time.perf_counter()
                 c.cancel(job)
                 out.append((w.wait_cancelled(job) - t0) * 1000)
-                jobs[i % len(jobs)] = c.submit("diag.spin", IO_JOB)["jobId"]  # keep them running
+                jobs[i % len(jobs)] = c.submit("diag.spin", payload)["jobId"]  # keep them running
             for j in jobs:
                 c.cancel(j)
             return out
@@ -201,9 +212,14 @@ def run(quick: bool, progress: Progress) -> dict[str, Any]:
     n_cancels = 60 if quick else 256
     n_single = 50 if quick else 200
     out: dict[str, Any] = {}
+    out["cpuMicrosecondsPerMillisecondSleep"] = _sleep_cost()
     with daemon(threads=128) as d:
         out["256 running I/O jobs, check every ~1 ms"] = summary(
             _many_jobs(d, 256, n_cancels, progress), raw=True
+        )
+    with daemon(threads=128) as d:
+        out["256 running I/O jobs, check every ~10 ms"] = summary(
+            _many_jobs(d, 256, n_cancels, progress, IO_JOB_10), raw=True
         )
     with daemon(threads=32) as d, d.client(USER) as c:
         w = _Watcher(d)
