@@ -1,8 +1,9 @@
 """The CSV engine shared by every import: decode, sniff, split into numbered rows.
 
-Encodings: UTF-8 (with or without BOM), else Windows-1250, which is what Czech
-Excel writes. Delimiters: comma or semicolon (tab too), chosen from the header.
-Row numbers are those a spreadsheet shows: the header is row 1.
+Encodings: UTF-8 (with or without BOM), else Windows-1250 (what Czech Excel
+writes) or ISO-8859-2 (see :func:`decode`). Delimiters: comma or semicolon (tab
+too), chosen from the header. Row numbers are those a spreadsheet shows: the
+header is row 1.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass
 
 from ._errors import JobFailed
@@ -26,8 +28,19 @@ class Table:
     ignored_columns: tuple[str, ...] = ()
 
 
+_C1 = re.compile(rb"[\x80-\x9f]")
+_LATIN2_CARON = re.compile(rb"[\xa9\xab\xae\xb9\xbb\xbe]")
+
+
 def decode(data: bytes) -> tuple[str, str]:
-    """Return ``(text, encoding)``."""
+    """Return ``(text, encoding)``: UTF-8 (with or without BOM) when the bytes are
+    valid UTF-8, else Windows-1250 (Czech Excel) or ISO-8859-2 (older tools).
+
+    The two single-byte encodings agree on every Czech letter but Š š Ť ť Ž ž,
+    which cp1250 puts at 0x8A-0x9E (control characters in ISO-8859-2) and
+    ISO-8859-2 at 0xA9-0xBE (© « ® ą » ľ in cp1250). So: any byte in 0x80-0x9F
+    means cp1250; else one of those six bytes means ISO-8859-2; else cp1250.
+    (charset-normalizer, tried first, took Latin-2 Czech for cp1250.)"""
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
@@ -39,11 +52,14 @@ def decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    if not _C1.search(data) and _LATIN2_CARON.search(data):
+        return data.decode("iso8859_2"), "iso8859_2"
     try:
         return data.decode("cp1250"), "cp1250"
     except UnicodeDecodeError as exc:
         raise JobFailed(
-            f"the file is neither UTF-8 nor Windows-1250 (undecodable byte at offset {exc.start})"
+            f"the file is neither UTF-8, Windows-1250 nor ISO-8859-2 "
+            f"(undecodable byte at offset {exc.start})"
         ) from None
 
 

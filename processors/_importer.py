@@ -13,6 +13,7 @@ is in the database, and nothing beyond it.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from . import _domain
 from ._api import JobCancelled
 from ._context import JobContext
 from ._csv import read_table
+from ._domain import Resolver
 from ._errors import JobFailed
 from ._statuses import ErrorCollector, ImportCancelled, ImportCompleted
 
@@ -37,16 +39,44 @@ Writer = Callable[[sqlite3.Connection, str, Sequence[Row]], int]
 @dataclass(frozen=True, slots=True)
 class ImportKind:
     name: str
+    #: the member name inside an import.zip
+    file_name: str
     columns: frozenset[str]
     required: frozenset[str]
     validator: TypeAdapter[Any]
     write: Writer
+    #: header needs at least one column of each of these sets (e.g. a customer reference)
+    one_of: tuple[frozenset[str], ...] = ()
     #: columns that may use a decimal comma (Czech spreadsheets)
     numeric: frozenset[str] = frozenset()
+    #: columns holding a date or date-time, which may be written the Czech way (1.3.2024)
+    dates: frozenset[str] = frozenset()
+    #: columns compared case-insensitively (enumerations)
+    lowercase: frozenset[str] = frozenset()
     #: checks across columns; returns an error message or None
     check_row: Callable[[Row], str | None] | None = None
+    #: turns references (customer_external_id, ...) into ids; returns an error message or None
+    resolve: Callable[[Resolver, Row], str | None] | None = None
     #: what to say when a column does not match its pattern ("not an e-mail address")
     pattern_messages: Mapping[str, str] = field(default_factory=dict)
+
+
+_CZECH_DATE = re.compile(
+    r"^(\d{1,2})\.\s*(\d{1,2})\.\s*(\d{4})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+)
+
+
+def iso_date(value: str) -> str:
+    """``1. 3. 2024`` -> ``2024-03-01``; ``1.3.2024 8:05`` -> ``2024-03-01T08:05:00``;
+    anything else is left for the validator to judge."""
+    m = _CZECH_DATE.match(value)
+    if m is None:
+        return value
+    d, mo, y, hh, mm, ss = m.groups()
+    out = f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
+    if hh is not None:
+        out += f"T{int(hh):02d}:{int(mm):02d}:{int(ss or 0):02d}"
+    return out
 
 
 def describe(exc: ValidationError, pattern_messages: Mapping[str, str] | None = None) -> str:
@@ -92,18 +122,39 @@ def run_csv_import(ctx: JobContext, kind: ImportKind) -> dict[str, Any]:
         data = ctx.file.read_bytes()
     except OSError as exc:
         raise JobFailed(f"cannot read the uploaded file: {exc.strerror}") from None
+    return import_bytes(ctx, kind, data)
+
+
+def import_bytes(
+    ctx: JobContext,
+    kind: ImportKind,
+    data: bytes,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Import one CSV held in memory. ``progress`` replaces ``ctx.progress`` (import.zip
+    reports across files)."""
     table = read_table(data, required=kind.required, known=kind.columns)
+    present = set(table.columns)
+    for group in kind.one_of:
+        if not group & present:
+            raise JobFailed(
+                f"{kind.file_name} needs one of the columns: {', '.join(sorted(group))}"
+            )
+    report = progress or ctx.progress
     rows = table.rows
     total = len(rows)
     index = [(i, c) for i, c in enumerate(table.columns) if c in kind.columns]
     width = len(table.columns)
-    numeric = kind.numeric
+    numeric, dates, lowercase = kind.numeric, kind.dates, kind.lowercase
+    special = numeric | dates | lowercase
     validate = kind.validator.validate_python
-    check_row = kind.check_row
+    check_row, resolve = kind.check_row, kind.resolve
     errors = ErrorCollector()
     succeeded = 0
-    ctx.progress(0, total)
+    report(0, total)
     db = _domain.connect(ctx.state_dir)
+    resolver = _domain.Resolver(db, ctx.owner_id)
     tx = _Transaction(db)
     since_commit = 0
     try:
@@ -127,13 +178,22 @@ def run_csv_import(ctx: JobContext, kind: ImportKind) -> dict[str, Any]:
                     if i < len(values):
                         v = values[i].strip()
                         if v:
-                            record[col] = v.replace(",", ".") if col in numeric else v
+                            if col in special:
+                                if col in numeric:
+                                    v = v.replace(",", ".")
+                                elif col in dates:
+                                    v = iso_date(v)
+                                else:
+                                    v = v.lower()
+                            record[col] = v
                 try:
                     row = validate(record)
                 except ValidationError as exc:
                     errors.add(row_no, describe(exc, kind.pattern_messages))
                     continue
                 problem = check_row(row) if check_row is not None else None
+                if problem is None and resolve is not None:
+                    problem = resolve(resolver, row)
                 if problem is not None:
                     errors.add(row_no, problem)
                     continue
@@ -145,7 +205,7 @@ def run_csv_import(ctx: JobContext, kind: ImportKind) -> dict[str, Any]:
             if since_commit >= COMMIT_EVERY:
                 tx.commit()
                 since_commit = 0
-            ctx.progress(start + len(chunk), total)
+            report(start + len(chunk), total)
         tx.commit()
     finally:
         if tx.open:  # a failure: keep what was written and validated, as a cancel would

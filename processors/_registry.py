@@ -37,10 +37,11 @@ class Registry:
 
 def default_registry(*, diag: bool = False) -> Registry:
     """Every production job type, plus ``diag.*`` when ``diag`` is on."""
-    from . import _checkcost, _diag, _import_customer
+    from . import _checkcost, _diag, _imports
 
     reg = Registry()
-    reg.register(_import_customer.SPEC)
+    for spec in _imports.SPECS:
+        reg.register(spec)
     if diag:
         for spec in (_diag.SPIN, _diag.ATOMIC, _diag.CRASH, _diag.PHASES, _checkcost.CHECKCOST):
             reg.register(spec)

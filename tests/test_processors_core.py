@@ -20,7 +20,8 @@ from processors import (
     default_registry,
 )
 from processors._csv import decode, read_table, sniff_delimiter
-from processors._import_customer import ImportPayload, run_import
+from processors._importer import run_csv_import
+from processors._imports import CUSTOMERS
 
 OWNER = "11111111-1111-4111-8111-111111111111"
 OTHER = "22222222-2222-4222-8222-222222222222"
@@ -176,7 +177,7 @@ def test_unusable_files(data: bytes, match: str) -> None:
 def test_import_semicolon_cp1250_with_decimal_commas(table: FlagTable, tmp_path: Path) -> None:
     csv_text = "Name;E-mail;City;Lat;Lng\nJiří Novák;jiri@example.cz;Plzeň;49,74;13,37\n"
     ctx = _ctx(table, tmp_path, csv_text.encode("cp1250"))
-    status = run_import(ctx, ImportPayload())
+    status = run_csv_import(ctx, CUSTOMERS)
     assert status == {
         "type": "completed",
         "total": 1,
@@ -202,7 +203,7 @@ def test_bad_rows_are_reported_with_row_numbers_and_skipped(
         b"Good Two,,50.1,14.4\n"
     )
     ctx = _ctx(table, tmp_path, data)
-    status = run_import(ctx, ImportPayload())
+    status = run_csv_import(ctx, CUSTOMERS)
     assert status["total"] == 6
     assert status["succeeded"] == 2
     assert status["failed"] == 4
@@ -220,7 +221,7 @@ def test_rows_are_tagged_with_the_owner_and_upserted(table: FlagTable, tmp_path:
     data = b"name,email,city\nA,a@x.cz,Brno\n"
     for owner in (OWNER, OTHER, OWNER):
         ctx = _ctx(table, tmp_path, data, owner=owner)
-        run_import(ctx, ImportPayload())
+        run_csv_import(ctx, CUSTOMERS)
         del ctx
     assert len(_customers(tmp_path, OWNER)) == 1
     assert len(_customers(tmp_path, OTHER)) == 1
@@ -242,7 +243,7 @@ def test_cancel_mid_import_keeps_exactly_the_processed_rows(
     JobContext.progress = progress_then_cancel  # type: ignore[method-assign]
     try:
         with pytest.raises(JobCancelled):
-            run_import(ctx, ImportPayload())
+            run_csv_import(ctx, CUSTOMERS)
     finally:
         JobContext.progress = real_progress  # type: ignore[method-assign]
     assert (ctx.processed, ctx.total) == (300, 1000)
