@@ -82,8 +82,9 @@ class ProcessorSpec:
     def cancelled_status(self, processed: int = 0, total: int = 0) -> dict[str, Any]:
         """The status of a job of this type that stopped after ``processed`` of ``total``
         units (its last progress), when the processor did not give its own."""
-        if self.cancel_shape is CancelShape.FILES:
-            return {"type": "cancelled", "completedFiles": processed, "totalFiles": total}
+        if self.cancel_shape is CancelShape.FILES and not (processed or total):
+            return {"type": "cancelled", "completedFiles": 0, "totalFiles": 0}
+        # (FILES with progress known only in rows, e.g. its worker died: rows it is.)
         if self.cancel_shape is CancelShape.MESSAGE:
             return {"type": "cancelled", "message": "jobs:cancelled_by_user"}
         return {"type": "cancelled", "processed": processed, "total": total}

@@ -37,10 +37,10 @@ class Registry:
 
 def default_registry(*, diag: bool = False) -> Registry:
     """Every production job type, plus ``diag.*`` when ``diag`` is on."""
-    from . import _checkcost, _diag, _imports
+    from . import _checkcost, _diag, _import_zip, _imports
 
     reg = Registry()
-    for spec in _imports.SPECS:
+    for spec in (*_imports.SPECS, _import_zip.SPEC):
         reg.register(spec)
     if diag:
         for spec in (_diag.SPIN, _diag.ATOMIC, _diag.CRASH, _diag.PHASES, _checkcost.CHECKCOST):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from ipc import FlagTable
 from processors import JobContext, JobFailed
 from processors._csv import decode
+from processors._import_zip import read_archive, run_import_zip
 from processors._importer import ImportKind, run_csv_import
 from processors._imports import COMMUNICATIONS, CUSTOMERS, DEVICES, REVISIONS, VISITS
 
@@ -148,3 +151,85 @@ def test_latin2_and_cp1250_are_told_apart() -> None:
     text = "name\nŠárka Žáková\n"
     assert decode(text.encode("cp1250")) == (text, "cp1250")
     assert decode(text.encode("iso8859_2")) == (text, "iso8859_2")
+
+
+# -- import.zip ---------------------------------------------------------------------------
+
+
+def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def run_zip(tmp_path: Path) -> Iterator[Any]:
+    table = FlagTable.create(1)
+
+    def go(raw: bytes) -> dict[str, Any]:
+        table.arm(0)
+        f = tmp_path / "upload.zip"
+        f.write_bytes(raw)
+        ctx = JobContext.bind(
+            table, 0, job_id="z", job_type="import.zip", owner_id=OWNER, state_dir=tmp_path, file=f
+        )
+        return run_import_zip(ctx, None)  # type: ignore[arg-type]
+
+    yield go
+    table.close()
+    table.unlink()
+
+
+def test_zip_imports_in_dependency_order_whatever_the_member_order(
+    run_zip: Any, tmp_path: Path
+) -> None:
+    raw = _zip(
+        {
+            "export/visits.csv": b"customer_external_id,device_external_id,visited_on\nC1,D1,2024-01-02\n",
+            "export/devices.csv": b"external_id,customer_external_id,device_type\nD1,C1,kotel\n",
+            "__MACOSX/._devices.csv": b"junk",
+            "export/": b"",
+            "export/customers.csv": CUSTOMERS_CSV.encode(),
+        }
+    )
+    status = run_zip(raw)
+    assert [f["file"] for f in status["files"]] == ["customers.csv", "devices.csv", "visits.csv"]
+    assert (status["total"], status["succeeded"], status["failed"]) == (4, 4, 0)
+    assert _rows(tmp_path, "SELECT count(*) FROM visits WHERE device_id IS NOT NULL") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (b"this is not a zip", "not a ZIP"),
+        (_zip({"customers.csv": b"name\nA\n"})[:-30], "not a ZIP"),
+        (_zip({"orders.csv": b"x"}), "unknown member 'orders.csv'"),
+        (_zip({"a/customers.csv": b"name\nA\n", "b/customers.csv": b"name\nB\n"}), "twice"),
+        (_zip({"readme.txt": b"hi"}), "unknown member"),
+        (_zip({}), "none of"),
+        (_zip({"customers.csv": b"name\n" + b"A" * (40 * 1024 * 1024)}), "ZIP bomb"),
+    ],
+)
+def test_hostile_archives_fail_clearly(raw: bytes, match: str) -> None:
+    with pytest.raises(JobFailed, match=match):
+        read_archive(raw)
+
+
+def test_a_member_larger_than_the_limit_is_refused_while_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import processors._import_zip as iz
+
+    monkeypatch.setattr(iz, "MAX_MEMBER_BYTES", 1000)
+    raw = _zip({"customers.csv": b"name\n" + b"x\n" * 1000}, zipfile.ZIP_STORED)
+    with pytest.raises(JobFailed, match="inflates beyond"):
+        read_archive(raw)
+
+
+def test_a_bad_csv_inside_a_zip_names_the_member(run_zip: Any) -> None:
+    with pytest.raises(JobFailed, match="devices.csv: .*customer"):
+        run_zip(
+            _zip({"customers.csv": CUSTOMERS_CSV.encode(), "devices.csv": b"device_type\nkotel\n"})
+        )
