@@ -115,14 +115,13 @@ def run_import_zip(ctx: JobContext, _payload: ImportPayload) -> dict[str, Any]:
     done_rows = 0
     results = []
     for i, (kind, data) in enumerate(files):
+
+        def overall(processed: int, _total: int, base: int = done_rows) -> None:
+            ctx.progress(base + processed, estimate)
+
         try:
             ctx.check()
-            status = import_bytes(
-                ctx,
-                kind,
-                data,
-                progress=lambda p, _t, base=done_rows: ctx.progress(base + p, estimate),
-            )
+            status = import_bytes(ctx, kind, data, progress=overall)
         except JobCancelled as stop:
             stop.status = {"type": "cancelled", "completedFiles": i, "totalFiles": n}
             raise

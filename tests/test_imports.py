@@ -187,7 +187,9 @@ def test_zip_imports_in_dependency_order_whatever_the_member_order(
 ) -> None:
     raw = _zip(
         {
-            "export/visits.csv": b"customer_external_id,device_external_id,visited_on\nC1,D1,2024-01-02\n",
+            "export/visits.csv": (
+                b"customer_external_id,device_external_id,visited_on\nC1,D1,2024-01-02\n"
+            ),
             "export/devices.csv": b"external_id,customer_external_id,device_type\nD1,C1,kotel\n",
             "__MACOSX/._devices.csv": b"junk",
             "export/": b"",
@@ -229,7 +231,7 @@ def test_a_member_larger_than_the_limit_is_refused_while_reading(
 
 
 def test_a_bad_csv_inside_a_zip_names_the_member(run_zip: Any) -> None:
-    with pytest.raises(JobFailed, match="devices.csv: .*customer"):
+    with pytest.raises(JobFailed, match=r"devices\.csv: .*customer"):
         run_zip(
             _zip({"customers.csv": CUSTOMERS_CSV.encode(), "devices.csv": b"device_type\nkotel\n"})
         )
