@@ -4,12 +4,24 @@ Processors never import ``worker``.
 """
 
 from ._api import CancelShape, Category, FileUse, JobCancelled, ProcessorSpec
+from ._backends import BackendConfig, Backends
 from ._context import JobContext
-from ._errors import DuplicateProcessor, JobFailed, ProcessorError, UnknownJobType
+from ._errors import (
+    BackendError,
+    BackendUnavailable,
+    DuplicateProcessor,
+    JobFailed,
+    ProcessorError,
+    UnknownJobType,
+)
 from ._registry import Registry, default_registry
 from ._statuses import Failed, ImportCancelled, MessageCancelled, Processing, Queued
 
 __all__ = [
+    "BackendConfig",
+    "BackendError",
+    "BackendUnavailable",
+    "Backends",
     "CancelShape",
     "Category",
     "DuplicateProcessor",

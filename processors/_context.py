@@ -14,6 +14,7 @@ from typing import Any
 from ipc import CancelReason, FlagTable, SlotStruct
 
 from ._api import JobCancelled
+from ._backends import Backends
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -26,13 +27,14 @@ class JobContext(SlotStruct):
     * ``sleep(seconds)`` - a sleep the supervisor's cancel cuts short.
     """
 
-    __slots__ = ("_emit", "file", "job_id", "job_type", "owner_id", "state_dir")
+    __slots__ = ("_emit", "backends", "file", "job_id", "job_type", "owner_id", "state_dir")
 
     job_id: str
     job_type: str
     owner_id: str
     state_dir: Path
     file: Path | None
+    backends: Backends
     _emit: Emit
 
     @classmethod
@@ -47,6 +49,7 @@ class JobContext(SlotStruct):
         state_dir: Path,
         file: Path | None = None,
         emit: Emit | None = None,
+        backends: Backends | None = None,
     ) -> JobContext:
         ctx = table.view(slot, cls)
         ctx.job_id = job_id
@@ -55,6 +58,7 @@ class JobContext(SlotStruct):
         ctx.state_dir = state_dir
         ctx.file = file
         ctx._emit = emit or _drop
+        ctx.backends = backends or Backends({"state_dir": state_dir})
         return ctx
 
     def check(self) -> None:

@@ -22,3 +22,11 @@ class DuplicateProcessor(ProcessorError):
 
 class JobFailed(ProcessorError):
     """A job cannot go on. Its message is shown to the job's owner as is."""
+
+
+class BackendError(ProcessorError):
+    """A backend (geocoder, router, mailer, SMS gateway) refused or failed a request."""
+
+
+class BackendUnavailable(BackendError):
+    """A backend could not be reached in time, retries included."""

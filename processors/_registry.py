@@ -37,10 +37,26 @@ class Registry:
 
 def default_registry(*, diag: bool = False) -> Registry:
     """Every production job type, plus ``diag.*`` when ``diag`` is on."""
-    from . import _checkcost, _diag, _import_zip, _imports
+    from . import (
+        _checkcost,
+        _diag,
+        _export,
+        _geocode,
+        _import_zip,
+        _imports,
+        _messaging,
+        _routing,
+    )
 
     reg = Registry()
-    for spec in (*_imports.SPECS, _import_zip.SPEC):
+    for spec in (
+        *_imports.SPECS,
+        _import_zip.SPEC,
+        *_geocode.SPECS,
+        _export.SPEC,
+        *_routing.SPECS,
+        *_messaging.SPECS,
+    ):
         reg.register(spec)
     if diag:
         for spec in (_diag.SPIN, _diag.ATOMIC, _diag.CRASH, _diag.PHASES, _checkcost.CHECKCOST):

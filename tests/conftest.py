@@ -24,6 +24,17 @@ HELPER = "4e1e0000-0000-4000-8000-000000000004"  # a "worker" role employed by A
 PATIENCE_S = 60.0  # generous: the machine is noisy
 
 
+@pytest.fixture(scope="session")
+def gazetteer_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One offline gazetteer for the whole run, built by whoever needs it first."""
+    return tmp_path_factory.getbasetemp() / "gazetteer.sqlite"
+
+
+@pytest.fixture(autouse=True)
+def _share_gazetteer(gazetteer_path: Path) -> None:
+    Daemon.gazetteer_path = gazetteer_path
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     """After every test: no child process left, no shared-memory segment left."""
@@ -42,6 +53,8 @@ def no_leaks() -> Iterator[None]:
 class Daemon(LocalDaemon):
     """The test suite's daemon: 2 processes x 8 slots, diag jobs on, fast progress."""
 
+    gazetteer_path: Path | None = None
+
     def __init__(self, state_dir: Path, **settings: Any) -> None:
         defaults: dict[str, Any] = {
             "processes": 2,
@@ -50,6 +63,8 @@ class Daemon(LocalDaemon):
             "progress_interval_ms": 20,
             "shutdown_grace_s": 20,
         }
+        if self.gazetteer_path is not None:
+            defaults["gazetteer_path"] = self.gazetteer_path
         super().__init__(state_dir, patience_s=PATIENCE_S, **{**defaults, **settings})
 
     def client(self, sub: str = ALICE, role: Any = "user", owner: str | None = None) -> Client:

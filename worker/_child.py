@@ -24,6 +24,8 @@ from typing import Any
 
 from ipc import CancelReason, FlagTable, FrameDecoder, FrameError, Limits, encode_frame
 from processors import (
+    BackendConfig,
+    Backends,
     Failed,
     JobCancelled,
     JobContext,
@@ -44,8 +46,10 @@ class _Runner:
         registry: Registry,
         threads: int,
         state_dir: Path,
+        backends: Backends,
     ) -> None:
         self._sock = sock
+        self._backends = backends
         self._table = table
         self._registry = registry
         self._state_dir = state_dir
@@ -137,6 +141,7 @@ class _Runner:
                 state_dir=self._state_dir,
                 file=Path(msg["file"]) if msg.get("file") else None,
                 emit=lambda m: self.send({**m, "slot": slot, "gen": gen, "job": job_id}),
+                backends=self._backends,
             )
             if ctx.generation != gen:
                 raise JobFailed(f"slot {slot} belongs to generation {ctx.generation}, not {gen}")
@@ -181,6 +186,7 @@ def child_main(
     diag_jobs: bool,
     max_frame_bytes: int,
     log_level: str,
+    backend_config: dict[str, Any],
 ) -> None:
     """Entry point of a worker process (spawned by the pool)."""
     # Ctrl-C, `timeout`, and systemd's default KillMode signal the whole group. The
@@ -193,6 +199,13 @@ def child_main(
         format=f"%(asctime)s worker[{os.getpid()}] %(levelname)s %(name)s: %(message)s",
     )
     table = FlagTable.attach(table_name)
-    runner = _Runner(sock, table, default_registry(diag=diag_jobs), threads, Path(state_dir))
+    runner = _Runner(
+        sock,
+        table,
+        default_registry(diag=diag_jobs),
+        threads,
+        Path(state_dir),
+        Backends(BackendConfig.model_validate(backend_config)),
+    )
     runner.serve(Limits(max_bytes=max_frame_bytes))
     table.close()

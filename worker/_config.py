@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+
+from processors import BackendConfig
 
 from ._errors import InvalidArgument
 
@@ -23,7 +25,10 @@ def _default_state_dir() -> Path:
     return Path.cwd() / "var"
 
 
-class Settings(BaseModel):
+class Settings(BackendConfig):
+    """Every key of the daemon. The backend keys (geocoder, router, mailer, sms and
+    their options) are declared by :class:`processors.BackendConfig`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     state_dir: Path = Field(default_factory=_default_state_dir)
@@ -79,6 +84,10 @@ class Settings(BaseModel):
     @property
     def slots(self) -> int:
         return self.processes * self.threads
+
+    def backend_config(self) -> dict[str, Any]:
+        """What the worker processes need to build their backends."""
+        return self.model_dump(include=set(BackendConfig.model_fields))
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -146,6 +146,7 @@ class WorkerPool:
                 s.diag_jobs,
                 s.max_frame_bytes,
                 s.log_level,
+                s.backend_config(),
             ),
             name=f"sazinka-worker-{index}",
             daemon=True,
