@@ -103,15 +103,20 @@ class NominatimGeocoder:
             self._limiter.wait(sleep)
             try:
                 return fn()
-            except (gexc.GeocoderTimedOut, gexc.GeocoderUnavailable) as err:
+            except gexc.GeocoderServiceError as err:
+                # geopy raises the base class itself for network failures (refused,
+                # reset); its subclasses name what the service said
+                network = type(err) in (
+                    gexc.GeocoderServiceError,
+                    gexc.GeocoderTimedOut,
+                    gexc.GeocoderUnavailable,
+                )
+                if not network:
+                    raise BackendError(f"geocoder at {self._url} refused: {err}") from None
                 if attempt == self._retries:
                     raise BackendUnavailable(
                         f"geocoder at {self._url} unreachable: {err}"
                     ) from None
-            except gexc.GeocoderQuotaExceeded as err:
-                raise BackendError(
-                    f"geocoder at {self._url} refused: quota exceeded ({err})"
-                ) from None
             except gexc.GeopyError as err:
                 raise BackendError(f"geocoder at {self._url} failed: {err}") from None
         raise AssertionError("unreachable")  # pragma: no cover

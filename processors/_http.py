@@ -28,9 +28,8 @@ class JsonHttp:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._retries = retries
-        self._client = httpx.Client(
-            base_url=self.base_url, timeout=timeout_s, auth=auth, headers=headers or {}
-        )
+        # No httpx base_url: it would add a slash to an endpoint like ".../send".
+        self._client = httpx.Client(timeout=timeout_s, auth=auth, headers=headers or {})
 
     def request(
         self,
@@ -47,7 +46,7 @@ class JsonHttp:
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
-                response = self._client.request(method, path, json=json, params=params)
+                response = self._client.request(method, url, json=json, params=params)
             except httpx.ConnectError as exc:
                 if last:
                     raise BackendUnavailable(f"{self.name} unreachable at {url}: {exc}") from None
