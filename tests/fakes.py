@@ -5,6 +5,7 @@ gateway (/send, basic auth). One threaded HTTP server serves all three."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import socket
 import threading
@@ -124,10 +125,8 @@ def _handler(services: FakeServices) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"sources_to_targets": rows, "units": "kilometers"})
             elif path == "/route":
                 pts = [Point(p["lat"], p["lon"]) for p in body["locations"]]
-                km = sum(haversine_m(a, b) for a, b in zip(pts, pts[1:], strict=False)) * 1.2 / 1000
-                legs = [
-                    {"shape": encode_polyline([a, b])} for a, b in zip(pts, pts[1:], strict=False)
-                ]
+                km = sum(haversine_m(a, b) for a, b in itertools.pairwise(pts)) * 1.2 / 1000
+                legs = [{"shape": encode_polyline([a, b])} for a, b in itertools.pairwise(pts)]
                 self._send(
                     200,
                     {
