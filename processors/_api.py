@@ -73,6 +73,8 @@ class ProcessorSpec:
     rerun_safe: bool = False
     file: FileUse = FileUse.NONE
     cancel_shape: CancelShape = CancelShape.PROGRESS
+    #: the model of its completed status (for the JSON Schema and the tests)
+    completed_model: type[BaseModel] | None = None
     description: str = ""
 
     @property

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._api import CancelShape, Category, ProcessorSpec
 from ._context import JobContext
+from ._schemas import ImportCompleted as SchemaImportCompleted
 from ._statuses import ImportCompleted
 
 
@@ -60,6 +61,7 @@ SPIN = ProcessorSpec(
     check_every=50,
     cpu_bound=_cpu_bound,
     rerun_safe=True,
+    completed_model=SchemaImportCompleted,
     description="N iterations of ~1 us CPU work, a check every K, S ms of sleep each",
 )
 

@@ -31,6 +31,7 @@ from . import _domain
 from ._api import CancelShape, Category, JobCancelled, ProcessorSpec
 from ._context import JobContext
 from ._errors import ProcessorError
+from ._schemas import ExportCompleted
 
 FORMAT_CHECK_EVERY = 1000
 Table = Literal["customers", "devices", "revisions", "communications", "visits"]
@@ -198,5 +199,6 @@ SPEC = ProcessorSpec(
     cpu_bound=lambda _p: True,
     rerun_safe=True,
     cancel_shape=CancelShape.MESSAGE,
+    completed_model=ExportCompleted,
     description="the owner's data as a ZIP of CSVs (fetch it with sazinkactl fetch)",
 )

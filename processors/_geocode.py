@@ -17,6 +17,7 @@ from ._api import Category, JobCancelled, ProcessorSpec
 from ._context import JobContext
 from ._errors import JobFailed
 from ._geo import Point
+from ._schemas import GeocodeBatchCompleted, PlaceCompleted
 from ._statuses import ImportCancelled
 
 BATCH_CHECK_EVERY = 10
@@ -131,6 +132,7 @@ SPECS = (
         run=run_address,
         payload_model=AddressPayload,
         rerun_safe=True,
+        completed_model=PlaceCompleted,
         description="one address to coordinates",
     ),
     ProcessorSpec(
@@ -139,6 +141,7 @@ SPECS = (
         run=run_reverse,
         payload_model=ReversePayload,
         rerun_safe=True,
+        completed_model=PlaceCompleted,
         description="coordinates to the nearest named place",
     ),
     ProcessorSpec(
@@ -148,6 +151,7 @@ SPECS = (
         payload_model=BatchPayload,
         check_every=BATCH_CHECK_EVERY,
         rerun_safe=True,
+        completed_model=GeocodeBatchCompleted,
         description="the owner's customers without coordinates, geocoded",
     ),
 )

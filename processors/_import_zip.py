@@ -23,6 +23,7 @@ from ._context import JobContext
 from ._errors import JobFailed
 from ._importer import CHECK_EVERY, ImportKind, import_bytes
 from ._imports import KINDS, ImportPayload
+from ._schemas import ZipCompleted
 
 MAX_MEMBERS = 50
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
@@ -148,5 +149,6 @@ SPEC = ProcessorSpec(
     rerun_safe=True,
     file=FileUse.REQUIRED,
     cancel_shape=CancelShape.FILES,
+    completed_model=ZipCompleted,
     description="a ZIP of the five CSVs, imported customers first",
 )

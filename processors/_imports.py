@@ -19,6 +19,7 @@ from ._api import Category, FileUse, ProcessorSpec
 from ._context import JobContext
 from ._domain import Resolver
 from ._importer import CHECK_EVERY, ImportKind, Row, run_csv_import
+from ._schemas import ImportCompleted
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE = r"^\+?[0-9 ()./-]{3,30}$"
@@ -243,6 +244,7 @@ def _spec(kind: ImportKind, what: str) -> ProcessorSpec:
         cpu_bound=lambda _p: True,  # parsing and validation hold the GIL
         rerun_safe=True,  # rows are upserted by their natural key
         file=FileUse.REQUIRED,
+        completed_model=ImportCompleted,
         description=f"CSV of {what} into the domain database",
     )
 

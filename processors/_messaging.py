@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._api import Category, ProcessorSpec
 from ._context import JobContext
 from ._mailer import Mail
+from ._schemas import SentCompleted
 from ._sms import Sms
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -53,6 +54,7 @@ SPECS = (
         run=run_email,
         payload_model=EmailPayload,
         rerun_safe=False,  # a second copy would reach the recipient
+        completed_model=SentCompleted,
         description="one e-mail through the configured mailer",
     ),
     ProcessorSpec(
@@ -61,6 +63,7 @@ SPECS = (
         run=run_sms,
         payload_model=SmsPayload,
         rerun_safe=False,
+        completed_model=SentCompleted,
         description="one SMS through the configured gateway",
     ),
 )

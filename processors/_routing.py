@@ -24,6 +24,7 @@ from ._context import JobContext
 from ._errors import JobFailed
 from ._geo import Point, encode_polyline
 from ._router import MAX_POINTS
+from ._schemas import GeometryCompleted, MatrixCompleted, RouteCompleted
 
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lng = Annotated[float, Field(ge=-180, le=180)]
@@ -294,6 +295,7 @@ SPECS = (
         run=run_matrix,
         payload_model=PointsPayload,
         rerun_safe=True,
+        completed_model=MatrixCompleted,
         description="a duration and distance matrix between points",
     ),
     ProcessorSpec(
@@ -302,6 +304,7 @@ SPECS = (
         run=run_geometry,
         payload_model=PointsPayload,
         rerun_safe=True,
+        completed_model=GeometryCompleted,
         description="the road geometry through points, in order",
     ),
     ProcessorSpec(
@@ -312,6 +315,7 @@ SPECS = (
         cpu_bound=lambda _p: True,  # the solver
         rerun_safe=True,
         cancel_shape=CancelShape.MESSAGE,
+        completed_model=RouteCompleted,
         description="the order to visit the owner's stops in, with time windows",
     ),
 )

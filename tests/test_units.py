@@ -286,3 +286,15 @@ def test_layering() -> None:
     """ipc imports nothing from worker or processors; processors never import worker."""
     assert not _imported_packages(Path(ipc.__file__).parent) & {"worker", "processors"}
     assert "worker" not in _imported_packages(Path(processors.__file__).parent)
+
+
+def test_the_committed_json_schema_matches_the_models(tmp_path: Path) -> None:
+    """schema/ is what clients read: regenerate it with `sazinkactl schema -o schema`."""
+    from worker._schema import render, schemas
+
+    committed = Path(__file__).resolve().parent.parent / "schema"
+    fresh = {name: render(doc) for name, doc in schemas().items()}
+    on_disk = {p.name: p.read_text() for p in committed.glob("*.json")}
+    assert sorted(on_disk) == sorted(fresh), "schema/ lists other files than the models"
+    stale = [name for name in fresh if on_disk[name] != fresh[name]]
+    assert not stale, f"schema/ is stale for {stale}; run sazinkactl schema -o schema"

@@ -133,6 +133,23 @@ class Client:
         result: dict[str, Any] = self.call("status", jobId=job_id)
         return result
 
+    def fetch(self, job_id: str, dest: Path, chunk: int = 4 * 1024 * 1024) -> int:
+        """Download a finished export to ``dest`` (written whole, then renamed)."""
+        tmp = dest.with_name(f".{dest.name}.part")
+        offset = 0
+        try:
+            with open(tmp, "wb") as f:
+                while True:
+                    part = self.call("fetch", jobId=job_id, offset=offset, length=chunk)
+                    f.write(part["data"])
+                    offset += len(part["data"])
+                    if part["eof"]:
+                        break
+            tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return offset
+
     def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
         args: dict[str, Any] = {"jobId": job_id}
         if timeout is not None:

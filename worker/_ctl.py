@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     wa = sub.add_parser("watch", help="live progress of your jobs")
     wa.add_argument("job_ids", nargs="*")
     sub.add_parser("stats", help="pool statistics (admin)")
+    f = sub.add_parser("fetch", help="download a finished export")
+    f.add_argument("job_id")
+    f.add_argument("-o", "--output", type=Path, help="file to write (default: JOB_ID.zip)")
+    sc = sub.add_parser("schema", help="write the JSON Schema of every payload, status and reply")
+    sc.add_argument("-o", "--output", type=Path, required=True, help="directory")
     return p
 
 
@@ -266,6 +271,27 @@ def _stats(c: Client, a: argparse.Namespace, out: _Out) -> int:
     return 0
 
 
+def _fetch(c: Client, a: argparse.Namespace, out: _Out) -> int:
+    dest = a.output or Path(f"{a.job_id}.zip")
+    size = c.fetch(a.job_id, dest)
+    if out.json:
+        out.doc({"jobId": a.job_id, "file": str(dest), "bytes": size})
+    else:
+        out.line(f"{dest}: {size} bytes")
+    return 0
+
+
+def _schema(a: argparse.Namespace, out: _Out) -> int:
+    from ._schema import write
+
+    written = write(a.output)
+    if out.json:
+        out.doc({"files": [str(p) for p in written]})
+    else:
+        out.line(f"{len(written)} schemas written to {a.output}")
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace, _Out], int]] = {
     "submit": _submit,
     "cancel": _cancel,
@@ -275,6 +301,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace, _Out], int]] = {
     "history": _history,
     "watch": _watch,
     "stats": _stats,
+    "fetch": _fetch,
 }
 
 
@@ -282,6 +309,8 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None) -> int:
     args = _parser().parse_args(argv)
     out = _Out(args.json, args.lang or default_lang(), stdout or sys.stdout)
     try:
+        if args.command == "schema":  # needs no supervisor
+            return _schema(args, out)
         socket_path = args.socket or os.environ.get("SAZINKA_SOCKET")
         max_frame = 64 * 1024 * 1024
         if not socket_path:

@@ -18,7 +18,9 @@ from ._errors import InvalidArgument
 
 PROTOCOL_VERSION = 1
 
-Op = Literal["ping", "submit", "cancel", "status", "wait", "jobs", "history", "watch", "stats"]
+Op = Literal[
+    "ping", "submit", "cancel", "status", "wait", "jobs", "history", "watch", "stats", "fetch"
+]
 
 
 class _Args(BaseModel):
@@ -60,6 +62,11 @@ class WaitArgs(JobArgs):
     timeout: float | None = Field(default=None, gt=0)
 
 
+class FetchArgs(JobArgs):
+    offset: int = Field(default=0, ge=0)
+    length: int = Field(default=4 * 1024 * 1024, ge=1, le=16 * 1024 * 1024)
+
+
 class HistoryArgs(_Args):
     limit: int = Field(default=50, ge=1, le=1000)
 
@@ -83,6 +90,7 @@ ARGS: dict[str, type[_Args]] = {
     "history": HistoryArgs,
     "watch": WatchArgs,
     "stats": NoArgs,
+    "fetch": FetchArgs,
 }
 
 
@@ -100,3 +108,84 @@ def parse_request(msg: Any) -> tuple[Request, _Args]:
     except ValidationError as exc:
         raise InvalidArgument(f"bad request: {describe(exc)}") from None
     return req, args
+
+
+# -- replies (documented as JSON Schema by `sazinkactl schema`; tests check real ones) --
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+JobStateName = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
+
+
+class SubmitReply(_Reply):
+    jobId: str  # noqa: N815 - wire name
+    jobType: str  # noqa: N815 - wire name
+    state: Literal["queued"]
+
+
+class SubmitManyReply(_Reply):
+    jobIds: list[str]  # noqa: N815 - wire name
+    jobType: str  # noqa: N815 - wire name
+    state: Literal["queued"]
+
+
+class CancelReply(_Reply):
+    jobId: str  # noqa: N815 - wire name
+    outcome: Literal["cancelled", "cancel_requested", "not_cancellable", "already_finished"]
+    message: str
+    state: JobStateName
+
+
+class StatusDocument(_Reply):
+    jobId: str  # noqa: N815 - wire name
+    jobType: str  # noqa: N815 - wire name
+    state: JobStateName
+    status: dict[str, Any] = Field(description="see <jobType>.status.schema.json")
+    submittedAt: str | None  # noqa: N815 - wire name
+    startedAt: str | None  # noqa: N815 - wire name
+    finishedAt: str | None  # noqa: N815 - wire name
+
+
+class JobsReply(_Reply):
+    jobs: list[StatusDocument]
+
+
+class HistoryEntry(_Reply):
+    id: str
+    userId: str  # noqa: N815 - wire name
+    jobType: str  # noqa: N815 - wire name
+    status: Literal["completed", "failed", "cancelled"]
+    startedAt: str | None  # noqa: N815 - wire name
+    completedAt: str  # noqa: N815 - wire name
+    durationMs: int  # noqa: N815 - wire name
+    error: str | None
+    details: dict[str, Any] | None
+
+
+class HistoryReply(_Reply):
+    jobs: list[HistoryEntry]
+    total: int
+
+
+class ErrorBody(_Reply):
+    code: str
+    message: str
+    key: str
+
+
+class ErrorReply(_Reply):
+    error: ErrorBody
+
+
+REPLIES: dict[str, type[BaseModel]] = {
+    "submit": SubmitReply,
+    "submit-count": SubmitManyReply,
+    "cancel": CancelReply,
+    "status": StatusDocument,
+    "jobs": JobsReply,
+    "history": HistoryReply,
+    "error": ErrorReply,
+}

@@ -38,6 +38,7 @@ from ._config import Settings
 from ._errors import Internal, InvalidArgument, PayloadTooLarge, Unavailable, WorkerError
 from ._protocol import (
     PROTOCOL_VERSION,
+    FetchArgs,
     HistoryArgs,
     JobArgs,
     Request,
@@ -226,6 +227,9 @@ class ControlServer:
                 return await sup.history(ident, h.limit)
             case "stats":
                 return sup.stats(ident)
+            case "fetch":
+                f: FetchArgs = args
+                return await sup.fetch(ident, f.jobId, f.offset, f.length)
         raise InvalidArgument(f"unknown op {req.op}")
 
     async def _watch(

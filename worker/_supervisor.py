@@ -9,6 +9,7 @@ workers are reached through the pool's sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from ipc import CancelReason, FlagTable
 from processors import FileUse, ProcessorSpec, Registry
 from processors import UnknownJobType as _UnknownType
+from processors._export import export_path
 
 from ._audit import AuditLog
 from ._auth import Identity
@@ -613,6 +615,30 @@ class Supervisor:
         sub = self.hub.subscribe(owner, job_ids or None)
         return sub, [self._doc(j) for j in jobs]
 
+    async def fetch(self, ident: Identity, job_id: str, offset: int, length: int) -> dict[str, Any]:
+        """A piece of a finished export's ZIP, for its owner only."""
+        job = self._find(ident, job_id)
+        if job.type != "export":
+            raise InvalidArgument(f"job {job_id} is a {job.type}; only an export has a file")
+        if job.state is not JobState.COMPLETED:
+            raise InvalidArgument(
+                f"the export is {job.state}; only a completed one can be fetched",
+                key="jobs:fetch_not_ready",
+            )
+        path = export_path(self.settings.state_dir, job.owner, job.id)
+
+        def read() -> tuple[bytes, int]:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(offset)
+                return f.read(length), size
+
+        try:
+            data, size = await asyncio.get_running_loop().run_in_executor(None, read)
+        except FileNotFoundError:
+            raise NotFound(f"the file of export {job_id} is gone (expired)") from None
+        return {"data": data, "offset": offset, "size": size, "eof": offset + len(data) >= size}
+
     def stats(self, ident: Identity) -> dict[str, Any]:
         if not ident.is_admin:
             raise Forbidden("stats is for admins", key="errors:admin_only")
@@ -648,12 +674,17 @@ class Supervisor:
                     self.hub.publish(job.owner, job.id, job.status_doc((processed, total)))
 
     async def _prune_history(self) -> None:
+        """Hourly: history beyond its bounds, and export files as old as that."""
         s = self.settings
+        max_age_s = s.history_retention_days * 86400
         while True:
             try:
-                await self.store.prune(
-                    max_age_s=s.history_retention_days * 86400, max_entries=s.history_max_entries
-                )
+                await self.store.prune(max_age_s=max_age_s, max_entries=s.history_max_entries)
             except WorkerError as exc:
                 log.error("history pruning failed: %s", exc)
+            cutoff = time.time() - max_age_s
+            for path in (s.state_dir / "exports").glob("*/*.zip"):
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
             await asyncio.sleep(3600)
