@@ -8,12 +8,15 @@ import io
 import sqlite3
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from processors._domain import SCHEMA
 
 from ._common import USER, Progress, daemon
+
+OTHER = "be4c0000-0000-4000-8000-000000000002"
 
 
 def make_csv(rows: int) -> bytes:
@@ -55,29 +58,33 @@ def floor(data: bytes) -> float:
 
 
 def run(quick: bool, progress: Progress) -> dict[str, Any]:
+    """Best of three for the floor and best of two imports (by two owners, so both
+    insert rather than update): the same treatment for both sides."""
     rows = 50_000 if quick else 200_000
     data = make_csv(rows)
     progress("import", f"floor on {rows} rows")
     floors = [floor(data) for _ in range(3)]
-    with daemon(threads=8) as d, d.client(USER) as c:
-        progress("import", f"import.customer on {rows} rows")
-        t0 = time.perf_counter()
-        job = c.submit("import.customer", file=data)["jobId"]
-        doc = c.wait(job, timeout=1200)
-        wall = time.perf_counter() - t0
-    if doc["state"] != "completed" or doc["status"]["succeeded"] != rows:
-        raise RuntimeError(f"import did not complete cleanly: {doc['status']}")
-    from datetime import datetime
-
-    started = datetime.fromisoformat(doc["startedAt"].replace("Z", "+00:00"))
-    finished = datetime.fromisoformat(doc["finishedAt"].replace("Z", "+00:00"))
-    job_s = (finished - started).total_seconds()
-    best_floor = max(floors)
+    rates, walls = [], []
+    with daemon(threads=8) as d:
+        for n, user in enumerate((USER, OTHER)):
+            progress("import", f"import.customer on {rows} rows ({n + 1}/2)")
+            with d.client(user) as c:
+                t0 = time.perf_counter()
+                job = c.submit("import.customer", file=data)["jobId"]
+                doc = c.wait(job, timeout=1200)
+                walls.append(time.perf_counter() - t0)
+            if doc["state"] != "completed" or doc["status"]["succeeded"] != rows:
+                raise RuntimeError(f"import did not complete cleanly: {doc['status']}")
+            started = datetime.fromisoformat(doc["startedAt"].replace("Z", "+00:00"))
+            finished = datetime.fromisoformat(doc["finishedAt"].replace("Z", "+00:00"))
+            rates.append(rows / (finished - started).total_seconds())
     return {
         "rows": rows,
         "bytes": len(data),
-        "floorRowsPerSecond": best_floor,
-        "importRowsPerSecond": rows / job_s,
-        "importWallSeconds": wall,
-        "ratioToFloor": (rows / job_s) / best_floor,
+        "floorRowsPerSecond": max(floors),
+        "floorRuns": floors,
+        "importRowsPerSecond": max(rates),
+        "importRuns": rates,
+        "importWallSeconds": min(walls),
+        "ratioToFloor": max(rates) / max(floors),
     }

@@ -130,7 +130,7 @@ def read_table(data: bytes, *, required: frozenset[str], known: frozenset[str]) 
     try:
         for values in reader:
             row_no += 1
-            if values and "".join(values).strip():
+            if values and (values[0].strip() or "".join(values).strip()):
                 rows.append((row_no, values))
     except csv.Error as exc:
         raise JobFailed(f"row {row_no}: {exc}") from None

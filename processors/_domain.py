@@ -125,6 +125,10 @@ Row = Mapping[str, Any]
 
 
 def connect(state_dir: Path) -> sqlite3.Connection:
+    # Dates are stored as ISO text. (Python 3.12 deprecates sqlite3's own date
+    # adapters; registering ours is idempotent.)
+    sqlite3.register_adapter(date, date.isoformat)
+    sqlite3.register_adapter(datetime, datetime.isoformat)
     conn = sqlite3.connect(state_dir / DB_NAME, timeout=30.0, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -136,15 +140,11 @@ def connect(state_dir: Path) -> sqlite3.Connection:
     return conn
 
 
-def _plain(value: Any) -> Any:
-    """Dates as ISO text: what SQLite stores and exports write back."""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
 def _norm(value: Any) -> str:
-    return str(_plain(value) if value is not None else "").strip().lower()
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, date | datetime) else str(value)
+    return text.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class Table:
         now = time.time()
         key = self.natural_key
         fields = self.fields
-        params = [(owner_id, key(r), *[_plain(r.get(f)) for f in fields], now, now) for r in rows]
+        params = [(owner_id, key(r), *map(r.get, fields), now, now) for r in rows]
         conn.executemany(self.upsert_sql, params)
         return len(params)
 
@@ -292,49 +292,42 @@ class Resolver:
     def __init__(self, conn: sqlite3.Connection, owner_id: str) -> None:
         self._conn = conn
         self._owner = owner_id
-        self._cache: dict[tuple[str, str], int | None] = {}
+        self._cache: dict[tuple[str, str, str], int | None] = {}
 
-    def _lookup(self, what: str, sql: str, value: str) -> int | None:
-        key = (what, value)
-        if key not in self._cache:
-            row = self._conn.execute(sql, (self._owner, value)).fetchone()
-            self._cache[key] = int(row[0]) if row else None
-        return self._cache[key]
+    def _find(self, table: str, by: tuple[tuple[str, str | None, str], ...]) -> int | str | None:
+        """The id of the owner's row matched by the first given ``(column, value,
+        label)``; an error message if it matches nothing; None if no value is given."""
+        for column, value, label in by:
+            if not value:
+                continue
+            cache_key = (table, column, value)
+            if cache_key not in self._cache:
+                collate = " COLLATE NOCASE" if column == "email" else ""
+                row = self._conn.execute(
+                    f"SELECT id FROM {table} WHERE owner_id = ? AND {column} = ?{collate}"
+                    " ORDER BY id LIMIT 1",
+                    (self._owner, value),
+                ).fetchone()
+                self._cache[cache_key] = int(row[0]) if row else None
+            found = self._cache[cache_key]
+            return found if found is not None else f"no {table[:-1]} with {label} {value!r}"
+        return None
 
     def customer(self, external_id: str | None, email: str | None) -> int | str:
         """The customer's id, or an error message."""
-        if external_id:
-            found = self._lookup(
-                "c-ext",
-                "SELECT id FROM customers WHERE owner_id = ? AND external_id = ?",
-                external_id,
-            )
-            return found if found is not None else f"no customer with external_id {external_id!r}"
-        if email:
-            found = self._lookup(
-                "c-email",
-                "SELECT id FROM customers WHERE owner_id = ? AND email = ? COLLATE NOCASE"
-                " ORDER BY id LIMIT 1",
-                email,
-            )
-            return found if found is not None else f"no customer with e-mail {email!r}"
-        return "the row names no customer (customer_external_id or customer_email)"
+        found = self._find(
+            "customers", (("external_id", external_id, "external_id"), ("email", email, "e-mail"))
+        )
+        if found is None:
+            return "the row names no customer (customer_external_id or customer_email)"
+        return found
 
     def device(self, external_id: str | None, serial: str | None) -> int | str | None:
         """The device's id, an error message, or None when the row names none."""
-        if external_id:
-            found = self._lookup(
-                "d-ext",
-                "SELECT id FROM devices WHERE owner_id = ? AND external_id = ?",
-                external_id,
-            )
-            return found if found is not None else f"no device with external_id {external_id!r}"
-        if serial:
-            found = self._lookup(
-                "d-sn",
-                "SELECT id FROM devices WHERE owner_id = ? AND serial_number = ?"
-                " ORDER BY id LIMIT 1",
-                serial,
-            )
-            return found if found is not None else f"no device with serial number {serial!r}"
-        return None
+        return self._find(
+            "devices",
+            (
+                ("external_id", external_id, "external_id"),
+                ("serial_number", serial, "serial number"),
+            ),
+        )

@@ -45,56 +45,14 @@ _DEVICE_REF = (
     "LEFT JOIN devices d ON d.id = t.device_id AND d.owner_id = t.owner_id",
     "t.device_id, d.external_id AS device_external_id, d.serial_number AS device_serial_number",
 )
-_QUERIES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
-    "customers": (
-        [],
-        [
-            "external_id",
-            "name",
-            "email",
-            "phone",
-            "street",
-            "city",
-            "postal_code",
-            "country",
-            "lat",
-            "lng",
-        ],
-    ),
-    "devices": (
-        [_CUSTOMER_REF],
-        [
-            "external_id",
-            "device_type",
-            "manufacturer",
-            "model",
-            "serial_number",
-            "installed_on",
-            "revision_interval_months",
-            "note",
-        ],
-    ),
-    "revisions": (
-        [_DEVICE_REF],
-        ["external_id", "revision_date", "result", "next_due", "technician", "note"],
-    ),
-    "communications": (
-        [_CUSTOMER_REF],
-        ["external_id", "kind", "direction", "occurred_at", "subject", "body"],
-    ),
-    "visits": (
-        [_CUSTOMER_REF, _DEVICE_REF],
-        [
-            "external_id",
-            "visited_on",
-            "duration_minutes",
-            "technician",
-            "result",
-            "work_done",
-            "note",
-        ],
-    ),
-}
+_REFS = {"customer_id": _CUSTOMER_REF, "device_id": _DEVICE_REF}
+_TABLES = {t.name: t for t in _domain.TABLES}
+
+
+def _columns(table: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The joins for the table's references, and its own columns (the domain's)."""
+    fields = _TABLES[table].fields
+    return [_REFS[f] for f in fields if f in _REFS], [f for f in fields if f not in _REFS]
 
 
 class ExportError(ProcessorError):
@@ -122,7 +80,7 @@ def export_path(state_dir: Path, owner_id: str, job_id: str) -> Path:
 def _load(
     db: sqlite3.Connection, table: str, owner: str
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    joins, fields = _QUERIES[table]
+    joins, fields = _columns(table)
     refs = ", ".join(cols for _, cols in joins)
     select = ", ".join(["t.id", *(f"t.{f}" for f in fields)] + ([refs] if refs else []))
     sql = (

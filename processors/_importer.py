@@ -144,11 +144,14 @@ def import_bytes(
     report = progress or ctx.progress
     rows = table.rows
     total = len(rows)
-    index = [(i, c) for i, c in enumerate(table.columns) if c in kind.columns]
     width = len(table.columns)
     numeric, dates, lowercase = kind.numeric, kind.dates, kind.lowercase
     special = numeric | dates | lowercase
-    validate = kind.validator.validate_python
+    known = [(i, c) for i, c in enumerate(table.columns) if c in kind.columns]
+    plain = [(i, c) for i, c in known if c not in special]
+    fixed = [(i, c) for i, c in known if c in special]
+    padding = [""] * width
+    validate = kind.validator.validator.validate_python  # pydantic-core's, without the wrapper
     check_row, resolve = kind.check_row, kind.resolve
     errors = ErrorCollector()
     succeeded = 0
@@ -170,22 +173,28 @@ def import_bytes(
             chunk = rows[start : start + CHECK_EVERY]
             good: list[Row] = []
             for row_no, values in chunk:
-                if len(values) > width and any(v.strip() for v in values[width:]):
-                    errors.add(row_no, f"the row has {len(values)} fields, the header has {width}")
-                    continue
+                if len(values) != width:
+                    if len(values) > width and any(v.strip() for v in values[width:]):
+                        errors.add(
+                            row_no, f"the row has {len(values)} fields, the header has {width}"
+                        )
+                        continue
+                    values = (values + padding)[:width]  # spreadsheets drop empty trailing cells
                 record: Row = {}
-                for i, col in index:
-                    if i < len(values):
-                        v = values[i].strip()
-                        if v:
-                            if col in special:
-                                if col in numeric:
-                                    v = v.replace(",", ".")
-                                elif col in dates:
-                                    v = iso_date(v)
-                                else:
-                                    v = v.lower()
-                            record[col] = v
+                for i, col in plain:
+                    v = values[i].strip()
+                    if v:
+                        record[col] = v
+                for i, col in fixed:
+                    v = values[i].strip()
+                    if v:
+                        if col in numeric:
+                            v = v.replace(",", ".")
+                        elif col in dates:
+                            v = iso_date(v)
+                        else:
+                            v = v.lower()
+                        record[col] = v
                 try:
                     row = validate(record)
                 except ValidationError as exc:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from ._backends import BackendConfig
 from ._errors import BackendError, BackendUnavailable
+from ._outbox import deliver
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +60,7 @@ class OutboxMailer:
 
     def send(self, mail: Mail) -> str:
         msg = compose(mail, self._sender)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{uuid.uuid4()}.tmp"
-        tmp.write_bytes(bytes(msg))
-        tmp.rename(self.directory / f"{uuid.uuid4()}.eml")
+        deliver(self.directory, f"{uuid.uuid4()}.eml", bytes(msg))
         return str(msg["Message-ID"])
 
 

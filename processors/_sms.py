@@ -12,6 +12,7 @@ from typing import Protocol
 from ._backends import BackendConfig
 from ._errors import BackendError
 from ._http import JsonHttp
+from ._outbox import deliver
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +38,8 @@ class OutboxSms:
 
     def send(self, sms: Sms) -> str:
         message_id = str(uuid.uuid4())
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{message_id}.tmp"
         doc = {"id": message_id, "from": self._sender, "to": sms.to, "text": sms.text}
-        tmp.write_text(json.dumps(doc, ensure_ascii=False))
-        tmp.rename(self.directory / f"{message_id}.json")
+        deliver(self.directory, f"{message_id}.json", json.dumps(doc, ensure_ascii=False).encode())
         return message_id
 
 
