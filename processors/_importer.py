@@ -13,6 +13,7 @@ is in the database, and nothing beyond it.
 
 from __future__ import annotations
 
+import operator
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -148,7 +149,8 @@ def import_bytes(
     numeric, dates, lowercase = kind.numeric, kind.dates, kind.lowercase
     special = numeric | dates | lowercase
     known = [(i, c) for i, c in enumerate(table.columns) if c in kind.columns]
-    plain = [(i, c) for i, c in known if c not in special]
+    plain_cols = [c for _, c in known if c not in special]
+    plain_get = operator.itemgetter(*[i for i, c in known if c not in special], 0, 0)
     fixed = [(i, c) for i, c in known if c in special]
     padding = [""] * width
     validate = kind.validator.validator.validate_python  # pydantic-core's, without the wrapper
@@ -180,11 +182,12 @@ def import_bytes(
                         )
                         continue
                     values = (values + padding)[:width]  # spreadsheets drop empty trailing cells
-                record: Row = {}
-                for i, col in plain:
-                    v = values[i].strip()
-                    if v:
-                        record[col] = v
+                # (itemgetter always returns a tuple thanks to the two spare indexes)
+                record: Row = {
+                    c: v
+                    for c, raw in zip(plain_cols, plain_get(values), strict=False)
+                    if (v := raw.strip())
+                }
                 for i, col in fixed:
                     v = values[i].strip()
                     if v:
