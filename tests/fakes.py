@@ -23,6 +23,34 @@ PLACES = {
     "praha": ("Praha, Česko", 50.0880, 14.4208, "cz"),
 }
 SMS_USER, SMS_PASSWORD = "sms-user", "sms-secret"
+SMTP_USER, SMTP_PASSWORD = "mailer", "mail-secret"
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, read, released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def closed_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def smtp_settings(
+    tmp_dir: Any, port: int, ca: Any, password: str = SMTP_PASSWORD
+) -> dict[str, Any]:
+    """Backend settings for the SMTP server of :func:`smtp_server`."""
+    password_file = tmp_dir / f"smtp-{password}.pw"
+    password_file.write_text(password + "\n")
+    return {
+        "mailer": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_username": SMTP_USER,
+        "smtp_password_file": password_file,
+        "smtp_ca_file": ca,
+    }
 
 
 class FakeServices:
@@ -199,9 +227,7 @@ def smtp_server(tmp_dir: Any) -> Iterator[tuple[list[Any], int, Any]]:
         )
         return AuthResult(success=ok, handled=False)
 
-    with socket.socket() as probe:  # a free port (aiosmtpd's self-check cannot use port 0)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # aiosmtpd's self-check cannot use port 0
     controller = Controller(
         Handler(),
         hostname="127.0.0.1",

@@ -19,7 +19,7 @@ from processors._schemas import status_adapter
 from worker._protocol import CancelReply, StatusDocument
 
 from .conftest import ALICE, Daemon, processed_at_least, watch_until
-from .fakes import SMS_PASSWORD, SMS_USER, fake_services, smtp_server
+from .fakes import SMS_PASSWORD, SMS_USER, closed_url, fake_services, smtp_server, smtp_settings
 
 pytestmark = pytest.mark.integration
 REGISTRY = default_registry(diag=True)
@@ -206,7 +206,6 @@ def test_every_type_fails_clearly_on_bad_input(
 
 @pytest.fixture
 def real(make_daemon: Any, tmp_path: Path) -> Iterator[tuple[Cli, Any, list[Any]]]:
-    (tmp_path / "smtp.pw").write_text("mail-secret")
     (tmp_path / "sms.pw").write_text(SMS_PASSWORD)
     with fake_services() as (fakes, url), smtp_server(tmp_path) as (mails, port, ca):
         d = make_daemon(
@@ -215,12 +214,7 @@ def real(make_daemon: Any, tmp_path: Path) -> Iterator[tuple[Cli, Any, list[Any]
             geocoder_min_interval_s=0,
             router="valhalla",
             router_url=url,
-            mailer="smtp",
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_username="mailer",
-            smtp_password_file=tmp_path / "smtp.pw",
-            smtp_ca_file=ca,
+            **smtp_settings(tmp_path, port, ca),
             mail_from="crm@example.cz",
             sms="http",
             sms_url=f"{url}/send",
@@ -269,13 +263,10 @@ def test_every_networked_type_on_the_real_backends(real: Any) -> None:
 def test_a_backend_that_is_down_fails_the_job_with_a_message(
     make_daemon: Any, tmp_path: Path
 ) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     cli = Cli(
-        make_daemon(router="valhalla", router_url=closed, backend_timeout_s=2, backend_retries=1),
+        make_daemon(
+            router="valhalla", router_url=closed_url(), backend_timeout_s=2, backend_retries=1
+        ),
         tmp_path,
     )
     doc = cli.finish("valhalla.matrix", {"points": [{"lat": 50, "lng": 14}]})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,22 @@ from processors._geo import Point
 from processors._mailer import Mail
 from processors._sms import Sms
 
-from .fakes import SMS_PASSWORD, SMS_USER, FakeServices, fake_services, smtp_server
+from .fakes import (
+    SMS_PASSWORD,
+    SMS_USER,
+    FakeServices,
+    closed_url,
+    fake_services,
+    free_port,
+    smtp_server,
+    smtp_settings,
+)
 
 
 @pytest.fixture(scope="module")
 def services() -> Iterator[tuple[FakeServices, str]]:
     with fake_services() as s:
         yield s
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 def _backends(tmp_path: Path, **config: Any) -> Backends:
@@ -67,7 +69,7 @@ def test_geocoder_reverses(geocoder: Any) -> None:
 
 def test_nominatim_down_is_a_clear_error(tmp_path: Path) -> None:
     g = _backends(
-        tmp_path, geocoder="nominatim", geocoder_url=_closed_port_url(), geocoder_min_interval_s=0
+        tmp_path, geocoder="nominatim", geocoder_url=closed_url(), geocoder_min_interval_s=0
     )
     with pytest.raises(BackendUnavailable, match="unreachable"):
         g.geocoder.geocode("Brno")
@@ -121,7 +123,7 @@ def test_router_refuses_too_few_points(router: Any) -> None:
 def test_valhalla_down_and_failing(tmp_path: Path, services: Any) -> None:
     fakes, url = services
     with pytest.raises(BackendUnavailable):
-        _backends(tmp_path, router="valhalla", router_url=_closed_port_url()).router.matrix(PTS)
+        _backends(tmp_path, router="valhalla", router_url=closed_url()).router.matrix(PTS)
     fakes.fail_next["/sources_to_targets"] = 503  # once: the retry succeeds
     assert _backends(tmp_path, router="valhalla", router_url=url).router.matrix(PTS)
     fakes.fail_next["/route"] = 400
@@ -145,18 +147,8 @@ def mailer(request: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
 
         yield b.mailer, sent
         return
-    (tmp_path / "smtp.pw").write_text("mail-secret\n")
     with smtp_server(tmp_path) as (received, port, ca):
-        b = _backends(
-            tmp_path,
-            mailer="smtp",
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_username="mailer",
-            smtp_password_file=tmp_path / "smtp.pw",
-            smtp_ca_file=ca,
-            mail_from="crm@example.cz",
-        )
+        b = _backends(tmp_path, **smtp_settings(tmp_path, port, ca), mail_from="crm@example.cz")
         yield b.mailer, lambda: [email.message_from_bytes(e.original_content) for e in received]
 
 
@@ -172,22 +164,12 @@ def test_mailer_sends(mailer: Any) -> None:
 
 
 def test_smtp_wrong_password_and_no_server(tmp_path: Path) -> None:
-    (tmp_path / "bad.pw").write_text("wrong")
     with smtp_server(tmp_path) as (received, port, ca):
-        b = _backends(
-            tmp_path,
-            mailer="smtp",
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_username="mailer",
-            smtp_password_file=tmp_path / "bad.pw",
-            smtp_ca_file=ca,
-        )
+        b = _backends(tmp_path, **smtp_settings(tmp_path, port, ca, password="wrong"))
         with pytest.raises(BackendError, match="login refused"):
             b.mailer.send(Mail(["a@example.cz"], "x", "y"))
         assert received == []
-    closed = int(_closed_port_url().rsplit(":", 1)[1])
-    b = _backends(tmp_path, mailer="smtp", smtp_host="127.0.0.1", smtp_port=closed)
+    b = _backends(tmp_path, mailer="smtp", smtp_host="127.0.0.1", smtp_port=free_port())
     with pytest.raises(BackendUnavailable, match="unreachable"):
         b.mailer.send(Mail(["a@example.cz"], "x", "y"))
 
@@ -242,7 +224,7 @@ def test_sms_gateway_failures_are_clear_and_a_timeout_is_not_retried(
     with pytest.raises(BackendError, match="answered 401"):
         bad.sms.send(Sms("+420777123456", "x"))
     with pytest.raises(BackendUnavailable):
-        _backends(tmp_path, sms="http", sms_url=f"{_closed_port_url()}/send").sms.send(
+        _backends(tmp_path, sms="http", sms_url=f"{closed_url()}/send").sms.send(
             Sms("+420777123456", "x")
         )
     (tmp_path / "sms.pw").write_text(SMS_PASSWORD)
