@@ -177,3 +177,32 @@ def test_a_second_supervisor_on_the_same_state_dir_refuses(daemon: Daemon) -> No
     assert "another supervisor" in out.stderr
     with daemon.client() as c:
         assert c.call("ping")["pid"] == daemon.pid  # the first one is unharmed
+
+
+def test_a_wait_in_progress_at_sigterm_is_told_the_supervisor_is_stopping(make_daemon: Any) -> None:
+    import threading
+
+    from worker import Unavailable
+
+    d = make_daemon()
+    with d.client() as c:
+        job = c.submit("diag.spin", LONG)["jobId"]
+    outcome: list[BaseException] = []
+    asked = threading.Event()
+
+    def waiter() -> None:
+        with d.client() as w:
+            try:
+                asked.set()
+                w.wait(job)
+            except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+                outcome.append(exc)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    asked.wait(60)
+    with d.client(role="admin") as admin:  # the wait is registered before the stop
+        assert any(admin.call("stats")["waiters"] == 1 for _ in range(10_000))
+    assert d.stop() == 0
+    t.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], Unavailable)

@@ -581,6 +581,8 @@ class Supervisor:
                 if waiters and fut in waiters:
                     waiters.remove(fut)
             job = self._lookup(job_id) or job
+            if not job.state.terminal:  # woken by the shutdown, not by the job
+                raise Unavailable("the supervisor is stopping", key="errors:shutting_down")
         return self._doc(job)
 
     def _resolve_waiters(self, job_id: str) -> None:
