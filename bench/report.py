@@ -239,6 +239,14 @@ def markdown(results: dict[str, Any], targets: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _save(plt: Any, fig: Any, stem: Path, what: str) -> str:
+    path = stem.with_name(f"{stem.name}-{what}.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def plots(results: dict[str, Any], stem: Path) -> list[str]:
     try:
         import matplotlib
@@ -268,11 +276,7 @@ def plots(results: dict[str, Any], stem: Path) -> list[str]:
         ax.set_title("Cancellation check cost vs concurrent jobs")
         ax.legend()
         ax.grid(True, which="both", alpha=0.3)
-        path = stem.with_name(stem.name + "-check.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        made.append(path.name)
+        made.append(_save(plt, fig, stem, "check"))
     lat = _ok(results, "latency")
     if lat:
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -287,11 +291,7 @@ def plots(results: dict[str, Any], stem: Path) -> list[str]:
         ax.set_title("Cancel latency CDF")
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-        path = stem.with_name(stem.name + "-latency.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        made.append(path.name)
+        made.append(_save(plt, fig, stem, "latency"))
     return made
 
 

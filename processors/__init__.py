@@ -15,7 +15,7 @@ from ._errors import (
     UnknownJobType,
 )
 from ._registry import Registry, default_registry
-from ._statuses import Failed, ImportCancelled, MessageCancelled, Processing, Queued
+from ._schemas import Failed, MessageCancelled, Processing, ProgressCancelled, Queued
 
 __all__ = [
     "BackendConfig",
@@ -27,7 +27,6 @@ __all__ = [
     "DuplicateProcessor",
     "Failed",
     "FileUse",
-    "ImportCancelled",
     "JobCancelled",
     "JobContext",
     "JobFailed",
@@ -35,6 +34,7 @@ __all__ = [
     "Processing",
     "ProcessorError",
     "ProcessorSpec",
+    "ProgressCancelled",
     "Queued",
     "Registry",
     "UnknownJobType",

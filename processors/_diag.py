@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._api import CancelShape, Category, ProcessorSpec
 from ._context import JobContext
-from ._schemas import ImportCompleted as SchemaImportCompleted
-from ._statuses import ImportCompleted
+from ._schemas import ImportCompleted
+from ._statuses import doc
 
 
 class SpinPayload(BaseModel):
@@ -46,7 +46,7 @@ def run_spin(ctx: JobContext, p: SpinPayload) -> dict[str, Any]:
                 ctx.sleep(sleep_s)
         done += n
         ctx.progress(done, total)
-    return ImportCompleted(total=total, succeeded=total, failed=0).doc()
+    return doc(ImportCompleted(type="completed", total=total, succeeded=total, failed=0, errors=[]))
 
 
 def _cpu_bound(p: SpinPayload) -> bool:
@@ -61,7 +61,7 @@ SPIN = ProcessorSpec(
     check_every=50,
     cpu_bound=_cpu_bound,
     rerun_safe=True,
-    completed_model=SchemaImportCompleted,
+    completed_model=ImportCompleted,
     description="N iterations of ~1 us CPU work, a check every K, S ms of sleep each",
 )
 

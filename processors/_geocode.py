@@ -17,8 +17,8 @@ from ._api import Category, JobCancelled, ProcessorSpec
 from ._context import JobContext
 from ._errors import JobFailed
 from ._geo import Point
-from ._schemas import GeocodeBatchCompleted, PlaceCompleted
-from ._statuses import ImportCancelled
+from ._schemas import GeocodeBatchCompleted, PlaceCompleted, ProgressCancelled
+from ._statuses import doc
 
 BATCH_CHECK_EVERY = 10
 COMMIT_EVERY = 50
@@ -86,9 +86,15 @@ def run_batch(ctx: JobContext, p: BatchPayload) -> dict[str, Any]:
                     ctx.check()
                 except JobCancelled as stop:
                     _save(db, pending, ctx.owner_id)  # what was found so far stays
-                    stop.status = ImportCancelled(
-                        processed=i, total=total, succeeded=found, failed=len(not_found)
-                    ).doc()
+                    stop.status = doc(
+                        ProgressCancelled(
+                            type="cancelled",
+                            processed=i,
+                            total=total,
+                            succeeded=found,
+                            failed=len(not_found),
+                        )
+                    )
                     raise
             address = _address(row)
             country = row[4] if row[4] and len(row[4]) == 2 else None

@@ -28,7 +28,8 @@ from ._context import JobContext
 from ._csv import read_table
 from ._domain import Resolver
 from ._errors import JobFailed
-from ._statuses import ErrorCollector, ImportCancelled, ImportCompleted
+from ._schemas import ImportCompleted, ProgressCancelled
+from ._statuses import ErrorCollector, doc
 
 CHECK_EVERY = 50
 COMMIT_EVERY = 2000
@@ -168,9 +169,15 @@ def import_bytes(
                 ctx.check()
             except JobCancelled as stop:
                 tx.commit()  # everything before this checkpoint stays
-                stop.status = ImportCancelled(
-                    processed=start, total=total, succeeded=succeeded, failed=errors.count
-                ).doc()
+                stop.status = doc(
+                    ProgressCancelled(
+                        type="cancelled",
+                        processed=start,
+                        total=total,
+                        succeeded=succeeded,
+                        failed=errors.count,
+                    )
+                )
                 raise
             chunk = rows[start : start + CHECK_EVERY]
             good: list[Row] = []
@@ -223,10 +230,13 @@ def import_bytes(
         if tx.open:  # a failure: keep what was written and validated, as a cancel would
             tx.commit()
         db.close()
-    return ImportCompleted(
-        total=total,
-        succeeded=succeeded,
-        failed=errors.count,
-        errors=errors.kept,
-        errors_omitted=errors.omitted,
-    ).doc()
+    return doc(
+        ImportCompleted(
+            type="completed",
+            total=total,
+            succeeded=succeeded,
+            failed=errors.count,
+            errors=errors.kept,
+            errorsOmitted=errors.omitted,
+        )
+    )

@@ -38,6 +38,10 @@ from processors import (
 log = logging.getLogger("sazinka.child")
 
 
+def _failed(error: str, detail: str | None = None) -> dict[str, Any]:
+    return Failed(type="failed", error=error, detail=detail).model_dump(exclude_none=True)
+
+
 class _Runner:
     def __init__(
         self,
@@ -127,7 +131,7 @@ class _Runner:
         gen: int = msg["gen"]
         job_id: str = msg["job"]
         outcome = "failed"
-        status: dict[str, Any] = Failed(error="internal", detail="no outcome").doc()
+        status: dict[str, Any] = _failed("internal", "no outcome")
         ctx: JobContext | None = None
         try:
             spec = self._registry.get(msg["type"])
@@ -158,12 +162,12 @@ class _Runner:
                 spec = self._registry.get(msg["type"])
                 status = spec.cancelled_status(*((ctx.processed, ctx.total) if ctx else (0, 0)))
         except (JobFailed, ProcessorError) as exc:
-            status = Failed(error=str(exc)).doc()
+            status = _failed(str(exc))
         except Exception as exc:  # noqa: BLE001 - any failure becomes the job's outcome
             log.error("job %s (%s) crashed:\n%s", job_id, msg.get("type"), traceback.format_exc())
-            status = Failed(error=f"{type(exc).__name__}: {exc}").doc()
+            status = _failed(f"{type(exc).__name__}: {exc}")
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt raised inside a processor
-            status = Failed(error=f"{type(exc).__name__} raised by the job").doc()
+            status = _failed(f"{type(exc).__name__} raised by the job")
         finally:
             del ctx
             self.send(
